@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "kvbits/codec/format.hpp"
+#include "kvbits/core/bit_width.hpp"
+#include "kvbits/core/error.hpp"
+#include "kvbits/core/finite.hpp"
+
+namespace kvbits::detail {
+
+inline void require_length(std::size_t actual, std::size_t expected, const char* what) {
+  if (actual != expected) {
+    throw Error(Errc::shape_mismatch, std::string(what) + " holds " + std::to_string(actual) +
+                                          " elements, expected " + std::to_string(expected));
+  }
+}
+
+/**
+ * The checked public operations of a backend, built on its kernel set.
+ * Validation and the run-time -> compile-time bit dispatch happen here, once
+ * per call, so the kernels' loops stay free of both.
+ * @tparam Kernels a type with static templates encode/decode/dot/axpy/
+ *         dot_rows/axpy_rows<Bits> as kernel::ScalarKernels has.
+ */
+template <class Kernels>
+struct CodecFrontend {
+  /**
+   * Packs x into out. Nothing is written when it throws.
+   * @param format storage format; @param x the vector (n = x.size());
+   * @param out exactly packed_size(format, n) bytes.
+   * @throws Error(invalid_argument) for a format that cannot hold n elements,
+   *         Error(shape_mismatch) for a wrong output size,
+   *         Error(non_finite_input) when x holds NaN or Inf.
+   */
+  static void encode(const QuantFormat& format, std::span<const float> x, std::span<std::uint8_t> out) {
+    validate(format, x.size());
+    require_length(out.size(), packed_size(format, x.size()), "packed output (bytes)");
+    require_finite(x, "input vector");
+    dispatch_bits(format.bits, [&](auto bits) {
+      Kernels::template encode<bits.value>(x.data(), x.size(), effective_group_size(format, x.size()),
+                                           format.scheme, out.data());
+    });
+  }
+
+  /// Unpacks `in` (packed_size(format, y.size()) bytes) into y.
+  static void decode(const QuantFormat& format, std::span<const std::uint8_t> in, std::span<float> y) {
+    validate(format, y.size());
+    require_length(in.size(), packed_size(format, y.size()), "packed input (bytes)");
+    dispatch_bits(format.bits, [&](auto bits) {
+      Kernels::template decode<bits.value>(in.data(), y.size(), effective_group_size(format, y.size()),
+                                           format.scheme, y.data());
+    });
+  }
+
+  /// @return q . decode(in), without materialising the decoded vector.
+  static float dot(const QuantFormat& format, std::span<const float> q, std::span<const std::uint8_t> in) {
+    validate(format, q.size());
+    require_length(in.size(), packed_size(format, q.size()), "packed input (bytes)");
+    return dispatch_bits(format.bits, [&](auto bits) {
+      return Kernels::template dot<bits.value>(q.data(), in.data(), q.size(),
+                                               effective_group_size(format, q.size()), format.scheme);
+    });
+  }
+
+  /// y += w * decode(in).
+  static void axpy(const QuantFormat& format, float w, std::span<const std::uint8_t> in, std::span<float> y) {
+    validate(format, y.size());
+    require_length(in.size(), packed_size(format, y.size()), "packed input (bytes)");
+    dispatch_bits(format.bits, [&](auto bits) {
+      Kernels::template axpy<bits.value>(w, in.data(), y.size(), effective_group_size(format, y.size()),
+                                         format.scheme, y.data());
+    });
+  }
+
+  /**
+   * Attention hot path: scores[r] = q . decode(row r) for `count` packed
+   * vectors of n elements spaced `stride` bytes apart from `rows`.
+   * Preconditions are checked in debug builds only.
+   */
+  static void dot_rows(const QuantFormat& format, const float* q, std::size_t n, const std::uint8_t* rows,
+                       std::size_t stride, std::size_t count, float* scores) {
+    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                         "row stride is smaller than one packed vector");
+    dispatch_bits(format.bits, [&](auto bits) {
+      Kernels::template dot_rows<bits.value>(q, n, effective_group_size(format, n), format.scheme, rows,
+                                             stride, count, scores);
+    });
+  }
+
+  /// Attention hot path: y += sum_r weights[r] * decode(row r); layout as dot_rows.
+  static void axpy_rows(const QuantFormat& format, const float* weights, std::size_t n,
+                        const std::uint8_t* rows, std::size_t stride, std::size_t count, float* y) {
+    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                         "row stride is smaller than one packed vector");
+    dispatch_bits(format.bits, [&](auto bits) {
+      Kernels::template axpy_rows<bits.value>(weights, n, effective_group_size(format, n), format.scheme,
+                                              rows, stride, count, y);
+    });
+  }
+};
+
+}  // namespace kvbits::detail
