@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what kvbits needs on Debian 12, all from Debian's own packages.
+# Idempotent: packages already present are left as they are.
+set -euo pipefail
+
+packages=(cmake g++ ninja-build libeigen3-dev libxsimd-dev catch2 libbenchmark-dev)
+if [[ "${1:-}" == "--ci" ]]; then
+  packages+=(clang libclang-rt-14-dev clang-format)
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+sudo=""
+if [[ "$(id -u)" -ne 0 ]]; then
+  sudo="sudo"
+fi
+$sudo apt-get update
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
