@@ -54,8 +54,7 @@ class ByteReader {
    * @param bytes the whole file
    * @param source name used as the prefix of every error message (a path)
    */
-  ByteReader(std::span<const std::byte> bytes, std::string_view source)
-      : bytes_(bytes), source_(source) {}
+  ByteReader(std::span<const std::byte> bytes, std::string_view source) : bytes_(bytes), source_(source) {}
 
   /// @return the offset of the next unread byte.
   [[nodiscard]] std::uint64_t position() const noexcept { return position_; }
@@ -106,9 +105,8 @@ class ByteReader {
  private:
   void need(std::uint64_t length, std::string_view what) const {
     if (length > remaining()) {
-      fail("truncated: " + std::string(what) + " needs " + std::to_string(length) +
-           " bytes at offset " + std::to_string(position_) + " but only " +
-           std::to_string(remaining()) + " are left");
+      fail("truncated: " + std::string(what) + " needs " + std::to_string(length) + " bytes at offset " +
+           std::to_string(position_) + " but only " + std::to_string(remaining()) + " are left");
     }
   }
 

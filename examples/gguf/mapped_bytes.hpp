@@ -99,8 +99,7 @@ class MappedBytes {
  private:
   [[noreturn]] static void throw_errno(const std::string& path, const char* action) {
     const int code = errno;
-    throw Error(Errc::io_error,
-                path + ": " + action + ": " + std::generic_category().message(code));
+    throw Error(Errc::io_error, path + ": " + action + ": " + std::generic_category().message(code));
   }
 
   void unmap() noexcept {
@@ -109,8 +108,8 @@ class MappedBytes {
     map_size_ = 0;
   }
 
-  void* map_ = nullptr;        // start of the mapping, or null when owned_ holds the bytes
-  std::size_t map_size_ = 0;   // mapped length in bytes
+  void* map_ = nullptr;           // start of the mapping, or null when owned_ holds the bytes
+  std::size_t map_size_ = 0;      // mapped length in bytes
   std::vector<std::byte> owned_;  // [bytes] copy made by copy_of
 };
 

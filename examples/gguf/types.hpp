@@ -67,19 +67,32 @@ inline constexpr std::uint64_t kQ8_0BlockBytes = 2 + kQ8_0BlockElements;
 /// @return the spec's name of a metadata value type ("uint32", "string", ...).
 constexpr std::string_view to_string(ValueType type) noexcept {
   switch (type) {
-    case ValueType::uint8: return "uint8";
-    case ValueType::int8: return "int8";
-    case ValueType::uint16: return "uint16";
-    case ValueType::int16: return "int16";
-    case ValueType::uint32: return "uint32";
-    case ValueType::int32: return "int32";
-    case ValueType::float32: return "float32";
-    case ValueType::boolean: return "bool";
-    case ValueType::string: return "string";
-    case ValueType::array: return "array";
-    case ValueType::uint64: return "uint64";
-    case ValueType::int64: return "int64";
-    case ValueType::float64: return "float64";
+    case ValueType::uint8:
+      return "uint8";
+    case ValueType::int8:
+      return "int8";
+    case ValueType::uint16:
+      return "uint16";
+    case ValueType::int16:
+      return "int16";
+    case ValueType::uint32:
+      return "uint32";
+    case ValueType::int32:
+      return "int32";
+    case ValueType::float32:
+      return "float32";
+    case ValueType::boolean:
+      return "bool";
+    case ValueType::string:
+      return "string";
+    case ValueType::array:
+      return "array";
+    case ValueType::uint64:
+      return "uint64";
+    case ValueType::int64:
+      return "int64";
+    case ValueType::float64:
+      return "float64";
   }
   return "invalid";
 }
@@ -87,10 +100,14 @@ constexpr std::string_view to_string(ValueType type) noexcept {
 /// @return the ggml name of a supported tensor type ("f32", "q8_0", ...).
 constexpr std::string_view to_string(TensorType type) noexcept {
   switch (type) {
-    case TensorType::f32: return "f32";
-    case TensorType::f16: return "f16";
-    case TensorType::q8_0: return "q8_0";
-    case TensorType::bf16: return "bf16";
+    case TensorType::f32:
+      return "f32";
+    case TensorType::f16:
+      return "f16";
+    case TensorType::q8_0:
+      return "q8_0";
+    case TensorType::bf16:
+      return "bf16";
   }
   return "invalid";
 }
@@ -110,8 +127,10 @@ constexpr bool is_integer(ValueType type) noexcept {
     case ValueType::uint32:
     case ValueType::int32:
     case ValueType::uint64:
-    case ValueType::int64: return true;
-    default: return false;
+    case ValueType::int64:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -120,17 +139,22 @@ constexpr std::uint64_t fixed_size(ValueType type) noexcept {
   switch (type) {
     case ValueType::uint8:
     case ValueType::int8:
-    case ValueType::boolean: return 1;
+    case ValueType::boolean:
+      return 1;
     case ValueType::uint16:
-    case ValueType::int16: return 2;
+    case ValueType::int16:
+      return 2;
     case ValueType::uint32:
     case ValueType::int32:
-    case ValueType::float32: return 4;
+    case ValueType::float32:
+      return 4;
     case ValueType::uint64:
     case ValueType::int64:
-    case ValueType::float64: return 8;
+    case ValueType::float64:
+      return 8;
     case ValueType::string:
-    case ValueType::array: return 0;
+    case ValueType::array:
+      return 0;
   }
   return 0;
 }
@@ -147,11 +171,10 @@ constexpr std::uint64_t min_encoded_size(ValueType type) noexcept {
 ///         was never assigned or has been retired from ggml.
 constexpr std::optional<std::string_view> ggml_type_name(std::uint32_t id) noexcept {
   constexpr std::string_view kNames[] = {
-      "f32",     "f16",    "q4_0",    "q4_1",  "",      "",       "q5_0",  "q5_1",
-      "q8_0",    "q8_1",   "q2_k",    "q3_k",  "q4_k",  "q5_k",   "q6_k",  "q8_k",
-      "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s", "iq4_nl", "iq3_s", "iq2_s", "iq4_xs",
-      "i8",      "i16",    "i32",     "i64",   "f64",   "iq1_m",  "bf16",  "",
-      "",        "",       "tq1_0",   "tq2_0", "",      "",       "",      "mxfp4"};
+      "f32",    "f16",   "q4_0",  "q4_1",   "",      "",      "q5_0",    "q5_1",   "q8_0",    "q8_1",
+      "q2_k",   "q3_k",  "q4_k",  "q5_k",   "q6_k",  "q8_k",  "iq2_xxs", "iq2_xs", "iq3_xxs", "iq1_s",
+      "iq4_nl", "iq3_s", "iq2_s", "iq4_xs", "i8",    "i16",   "i32",     "i64",    "f64",     "iq1_m",
+      "bf16",   "",      "",      "",       "tq1_0", "tq2_0", "",        "",       "",        "mxfp4"};
   if (id >= std::size(kNames) || kNames[id].empty()) return std::nullopt;
   return kNames[id];
 }

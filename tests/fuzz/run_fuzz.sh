@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang and fuzzes the GGUF reader.
+# Usage: tests/fuzz/run_fuzz.sh <build-dir> [seconds=60]
+# The committed corpus is copied to a temporary directory first, so new inputs
+# never land in the repository; crashes are written to that directory and the
+# script exits non-zero.
+set -euo pipefail
+
+if [[ $# -lt 1 || $# -gt 2 ]]; then
+  echo "usage: $0 <build-dir> [seconds=60]" >&2
+  exit 2
+fi
+build_dir=$1
+seconds=${2:-60}
+source_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+corpus_dir=$source_dir/tests/fuzz/corpus/gguf
+
+cmake -S "$source_dir" -B "$build_dir" -G Ninja \
+  -DCMAKE_CXX_COMPILER="${CXX_FUZZ:-clang++}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DKVBITS_FUZZ=ON -DKVBITS_BUILD_TESTS=OFF -DKVBITS_BUILD_BENCHMARKS=OFF \
+  -DKVBITS_BUILD_EXAMPLES=OFF
+cmake --build "$build_dir" --target fuzz_gguf -j"${FUZZ_JOBS:-2}"
+
+work_dir=$(mktemp -d "${TMPDIR:-/tmp}/kvbits_fuzz_gguf.XXXXXX")
+echo "fuzz work directory: $work_dir"
+mkdir -p "$work_dir/corpus" "$work_dir/artifacts"
+cp "$corpus_dir"/* "$work_dir/corpus/"
+
+# -rss_limit_mb keeps a runaway allocation from passing unnoticed; inputs up
+# to 64 KiB let the fuzzer grow files with several tensors.
+"$build_dir/tests/fuzz_gguf" "$work_dir/corpus" \
+  -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=1024 -timeout=10 \
+  -print_final_stats=1 -artifact_prefix="$work_dir/artifacts/"
+echo "fuzzing finished cleanly; new inputs are in $work_dir/corpus"
