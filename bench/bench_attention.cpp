@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: MIT
+// Decode attention: one query, one KV head, single thread, over contexts of
+// 1k, 4k and 32k tokens at head_dim 64 and 128. The FP32 baseline runs first
+// for every shape; each cache variant reports its time as a ratio to it.
+#include "kvbits/cache/quantized_kv_cache.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <random>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "kvbits/kvbits.hpp"
+
+namespace {
+
+// Thread CPU time: the machine is shared, and wall time would charge this
+// benchmark for other processes' time slices.
+double thread_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+}
+
+std::vector<float> random_vector(std::mt19937& rng, std::size_t n) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(n);
+  for (float& value : x) value = normal(rng);
+  return x;
+}
+
+// Seconds per attend of the FP32 baseline, keyed by (head_dim, context).
+std::map<std::pair<std::size_t, std::size_t>, double>& baseline_seconds() {
+  static std::map<std::pair<std::size_t, std::size_t>, double> table;
+  return table;
+}
+
+// Shared reporting: ns per context token, GB/s of K+V read, ratio to FP32.
+void report(benchmark::State& state, std::size_t d, std::size_t tokens, std::size_t kv_bytes, double seconds,
+            bool is_baseline) {
+  const double per_call = seconds / static_cast<double>(state.iterations());
+  state.counters["ns_per_token"] = per_call * 1e9 / static_cast<double>(tokens);
+  state.counters["GB/s"] = static_cast<double>(kv_bytes) / per_call * 1e-9;
+  state.counters["bits/elem"] = 8.0 * static_cast<double>(kv_bytes) / static_cast<double>(2 * tokens * d);
+  state.SetBytesProcessed(static_cast<std::int64_t>(kv_bytes) * state.iterations());
+  const auto key = std::make_pair(d, tokens);
+  if (is_baseline) baseline_seconds()[key] = per_call;
+  if (const auto it = baseline_seconds().find(key); it != baseline_seconds().end()) {
+    state.counters["x_fp32"] = per_call / it->second;
+  }
+}
+
+// The FP32 baseline: contiguous K [N][D] and V [N][D], one pass of FMA dot
+// products, one vectorised exp pass, one pass of FMA accumulation with the
+// output held in registers. D is a template parameter so loops fully unroll.
+template <std::size_t D>
+struct Fp32Attention {
+  using batch = xsimd::batch<float>;
+  static constexpr std::size_t kLanes = batch::size;
+  static_assert(D % kLanes == 0, "head_dim must fill whole SIMD registers");
+  static constexpr std::size_t kRegs = D / kLanes;
+
+  static void run(const float* q, const float* keys, const float* values, std::size_t tokens, float* scores,
+                  float* out) {
+    batch qv[kRegs];
+    const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+    for (std::size_t j = 0; j < kRegs; ++j) qv[j] = batch::load_unaligned(q + j * kLanes) * batch(scale);
+    for (std::size_t t = 0; t < tokens; ++t) {
+      const float* k = keys + t * D;
+      batch acc0 = qv[0] * batch::load_aligned(k);
+      batch acc1(0.0f);
+      for (std::size_t j = 1; j < kRegs; j += 2) {
+        acc1 = xsimd::fma(qv[j], batch::load_aligned(k + j * kLanes), acc1);
+        if (j + 1 < kRegs) acc0 = xsimd::fma(qv[j + 1], batch::load_aligned(k + (j + 1) * kLanes), acc0);
+      }
+      scores[t] = xsimd::hadd(acc0 + acc1);
+    }
+    const float max = kvbits::detail::max_of(scores, tokens);
+    const float sum = kvbits::detail::exp_shift_sum(scores, tokens, max);
+    batch acc[kRegs];
+    for (std::size_t j = 0; j < kRegs; ++j) acc[j] = batch(0.0f);
+    for (std::size_t t = 0; t < tokens; ++t) {
+      const batch p(scores[t]);
+      const float* v = values + t * D;
+      for (std::size_t j = 0; j < kRegs; ++j)
+        acc[j] = xsimd::fma(p, batch::load_aligned(v + j * kLanes), acc[j]);
+    }
+    const batch inverse(1.0f / sum);
+    for (std::size_t j = 0; j < kRegs; ++j) (acc[j] * inverse).store_unaligned(out + j * kLanes);
+  }
+};
+
+template <std::size_t D>
+void bench_fp32(benchmark::State& state, std::size_t tokens) {
+  std::mt19937 rng(1);
+  std::vector<float, xsimd::aligned_allocator<float, 64>> keys(tokens * D), values(tokens * D);
+  const auto k = random_vector(rng, tokens * D);
+  const auto v = random_vector(rng, tokens * D);
+  std::copy(k.begin(), k.end(), keys.begin());
+  std::copy(v.begin(), v.end(), values.begin());
+  const auto q = random_vector(rng, D);
+  std::vector<float> scores(tokens), out(D);
+  const double start = thread_seconds();
+  for (auto _ : state) {
+    Fp32Attention<D>::run(q.data(), keys.data(), values.data(), tokens, scores.data(), out.data());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  const double seconds = thread_seconds() - start;
+  report(state, D, tokens, 2 * tokens * D * sizeof(float), seconds, true);
+}
+
+// 25% 2-bit, 50% 4-bit, 25% 8-bit tokens (K and V alike), interleaved by position.
+struct MixedPolicy {
+  [[nodiscard]] kvbits::BitDecision decide(const kvbits::TokenInfo& token) const noexcept {
+    switch (token.position % 4) {
+      case 0:
+        return {2, 2};
+      case 3:
+        return {8, 8};
+      default:
+        return {4, 4};
+    }
+  }
+};
+
+template <class Policy>
+void bench_cache(benchmark::State& state, std::size_t d, std::size_t tokens, Policy policy) {
+  kvbits::CacheOptions options;
+  options.kv_heads = 1;
+  options.head_dim = d;
+  options.capacity = tokens;
+  kvbits::QuantizedKVCache<Policy, kvbits::DefaultBackend> cache(options, policy);
+  std::mt19937 rng(1);
+  for (std::size_t t = 0; t < tokens; ++t) {
+    const auto k = random_vector(rng, d);
+    const auto v = random_vector(rng, d);
+    cache.append(0, k, v, kvbits::TokenInfo{0, t, -1, {}});
+  }
+  const auto q = random_vector(rng, d);
+  std::vector<float> out(d);
+  const auto memory = cache.memory().total;
+  const std::size_t kv_bytes = memory.code_bytes + memory.metadata_bytes + memory.residual_bytes;
+  cache.attend(0, q, out);  // grow scratch outside the timed loop
+  const double start = thread_seconds();
+  for (auto _ : state) {
+    cache.attend(0, q, out);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  const double seconds = thread_seconds() - start;
+  state.SetLabel(std::string(kvbits::DefaultBackend::name()));
+  report(state, d, tokens, kv_bytes, seconds, false);
+}
+
+// The parts of one attend, timed alone over N contiguous packed rows: the
+// backend's dot_rows (scores) and axpy_rows (weighted values) and the softmax
+// passes. They show which part dominates the cache's time.
+enum class Part { dot_rows, axpy_rows, softmax };
+
+void bench_part(benchmark::State& state, std::size_t d, std::size_t tokens, int bits, Part part) {
+  using B = kvbits::DefaultBackend;
+  const kvbits::QuantFormat format{bits, 0, kvbits::Scheme::asymmetric};
+  const std::size_t row = kvbits::packed_size(format, d);
+  std::vector<std::uint8_t> rows(tokens * row);
+  std::mt19937 rng(1);
+  for (std::size_t t = 0; t < tokens; ++t) {
+    B::encode(format, random_vector(rng, d), std::span<std::uint8_t>(rows).subspan(t * row, row));
+  }
+  const auto q = random_vector(rng, d);
+  std::vector<float> scores(tokens), weights(tokens, 1.0f / static_cast<float>(tokens)), out(d);
+  const double start = thread_seconds();
+  for (auto _ : state) {
+    switch (part) {
+      case Part::dot_rows:
+        B::dot_rows(format, q.data(), d, rows.data(), row, tokens, scores.data());
+        break;
+      case Part::axpy_rows:
+        B::axpy_rows(format, weights.data(), d, rows.data(), row, tokens, out.data());
+        break;
+      case Part::softmax: {
+        const float max = kvbits::detail::max_of(scores.data(), tokens);
+        benchmark::DoNotOptimize(kvbits::detail::exp_shift_sum(scores.data(), tokens, max));
+        break;
+      }
+    }
+    benchmark::DoNotOptimize(scores.data());
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  const double seconds = thread_seconds() - start;
+  const double per_call = seconds / static_cast<double>(state.iterations());
+  state.counters["ns_per_token"] = per_call * 1e9 / static_cast<double>(tokens);
+  state.SetLabel(std::string(B::name()));
+}
+
+template <std::size_t D>
+void register_shape(std::size_t tokens) {
+  const std::string suffix = "/d" + std::to_string(D) + "/N" + std::to_string(tokens);
+  benchmark::RegisterBenchmark(("fp32_baseline" + suffix).c_str(),
+                               [tokens](benchmark::State& s) { bench_fp32<D>(s, tokens); });
+  for (int bits : {16, 8, 4, 2}) {
+    benchmark::RegisterBenchmark(("static" + std::to_string(bits) + suffix).c_str(),
+                                 [tokens, bits](benchmark::State& s) {
+                                   bench_cache(s, D, tokens, kvbits::StaticPolicy{{bits, bits}});
+                                 });
+  }
+  benchmark::RegisterBenchmark(("mixed_2_4_8" + suffix).c_str(),
+                               [tokens](benchmark::State& s) { bench_cache(s, D, tokens, MixedPolicy{}); });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (std::size_t tokens : {1024u, 4096u, 32768u}) {
+    register_shape<64>(tokens);
+    register_shape<128>(tokens);
+  }
+  for (int bits : {2, 4, 8, 16, 32}) {
+    const std::string suffix = "/bits" + std::to_string(bits) + "/d128/N32768";
+    benchmark::RegisterBenchmark(("part_dot_rows" + suffix).c_str(), [bits](benchmark::State& s) {
+      bench_part(s, 128, 32768, bits, Part::dot_rows);
+    });
+    benchmark::RegisterBenchmark(("part_axpy_rows" + suffix).c_str(), [bits](benchmark::State& s) {
+      bench_part(s, 128, 32768, bits, Part::axpy_rows);
+    });
+  }
+  benchmark::RegisterBenchmark("part_softmax/N32768",
+                               [](benchmark::State& s) { bench_part(s, 128, 32768, 4, Part::softmax); });
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

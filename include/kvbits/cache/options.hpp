@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "kvbits/codec/format.hpp"
+#include "kvbits/core/error.hpp"
+
+namespace kvbits {
+
+/**
+ * An exact change of basis applied to stored vectors before quantization to
+ * spread or tame outlier channels. The attention result does not change: the
+ * query is transformed to match (keys), or the output is transformed back
+ * (values).
+ */
+enum class KeyTransform {
+  none,           ///< store the vectors as given
+  hadamard,       ///< orthonormal Walsh-Hadamard rotation; head_dim must be a power of two
+  channel_scale,  ///< keys only: channel c divided by a calibrated power-of-two scale s_c
+};
+
+/// How one of K or V is quantized. Bit widths come from the policy, per token.
+struct KVCodecOptions {
+  std::size_t group_size = 0;          ///< elements per quantization group; 0 = the whole head vector
+  Scheme scheme = Scheme::asymmetric;  ///< group parameterisation for 2..8 bits
+  KeyTransform transform = KeyTransform::none;  ///< basis change before quantization
+};
+
+/// Run-time configuration of a QuantizedKVCache. Validated by its constructor.
+struct CacheOptions {
+  std::size_t layers = 1;           ///< transformer layers, each with its own token stream
+  std::size_t kv_heads = 1;         ///< key/value heads per layer
+  std::size_t head_dim = 64;        ///< elements per head vector: a multiple of 8 in [8, 256]
+  std::size_t capacity = 0;         ///< most tokens one layer may hold (>= 1)
+  std::size_t residual_window = 0;  ///< R most recent tokens kept as float; 0 = decide on insert
+  std::size_t sink_tokens = 0;      ///< first S tokens kept as float forever
+  KVCodecOptions key{};             ///< key codec
+  KVCodecOptions value{};           ///< value codec
+};
+
+/// Largest head vector a cache stores.
+inline constexpr std::size_t kMaxHeadDim = 256;
+
+namespace detail {
+
+/**
+ * Throws Error(code, make_message()) unless `condition` holds. The message is
+ * built only on failure, so checks on per-token paths never allocate.
+ */
+template <class MakeMessage>
+inline void require_lazy(bool condition, Errc code, MakeMessage&& make_message) {
+  if (!condition) throw Error(code, std::forward<MakeMessage>(make_message)());
+}
+
+inline void validate_codec_options(const KVCodecOptions& codec, std::size_t head_dim, const char* which) {
+  const std::string name(which);
+  // Any grouped width exercises the group rules; they are the same for every width.
+  const QuantFormat probe{4, codec.group_size, codec.scheme};
+  const std::size_t group = effective_group_size(probe, head_dim);
+  require(group % 8 == 0 && group > 0 && head_dim % group == 0, Errc::invalid_argument,
+          name + ".group_size " + std::to_string(codec.group_size) +
+              " must be 0 (whole head vector) or a multiple of 8 that divides head_dim " +
+              std::to_string(head_dim));
+  require(codec.scheme == Scheme::asymmetric || codec.scheme == Scheme::symmetric, Errc::invalid_argument,
+          name + ".scheme is not a known Scheme");
+  switch (codec.transform) {
+    case KeyTransform::none:
+      break;
+    case KeyTransform::hadamard:
+      require(std::has_single_bit(head_dim), Errc::invalid_argument,
+              name + ".transform = hadamard needs a power-of-two head_dim, got " + std::to_string(head_dim));
+      break;
+    case KeyTransform::channel_scale:
+      require(name == "key", Errc::unsupported,
+              name + ".transform = channel_scale is supported for keys only (the query absorbs the scales)");
+      break;
+    default:
+      throw Error(Errc::invalid_argument, name + ".transform is not a known KeyTransform");
+  }
+}
+
+/**
+ * Checks every CacheOptions rule.
+ * @throws Error(invalid_argument or unsupported) naming the field and the rule.
+ */
+inline void validate_cache_options(const CacheOptions& options) {
+  require(options.layers >= 1, Errc::invalid_argument, "layers must be at least 1");
+  require(options.kv_heads >= 1, Errc::invalid_argument, "kv_heads must be at least 1");
+  require(options.head_dim >= 8 && options.head_dim <= kMaxHeadDim && options.head_dim % 8 == 0,
+          Errc::invalid_argument,
+          "head_dim " + std::to_string(options.head_dim) + " must be a multiple of 8 in [8, 256]");
+  require(options.capacity >= 1, Errc::invalid_argument, "capacity must be at least 1 token per layer");
+  require(options.capacity < std::numeric_limits<std::uint32_t>::max(), Errc::invalid_argument,
+          "capacity " + std::to_string(options.capacity) + " exceeds the 32-bit token index");
+  require(options.residual_window <= options.capacity &&
+              options.sink_tokens <= options.capacity - options.residual_window,
+          Errc::invalid_argument,
+          "residual_window " + std::to_string(options.residual_window) + " + sink_tokens " +
+              std::to_string(options.sink_tokens) + " exceeds capacity " + std::to_string(options.capacity));
+  validate_codec_options(options.key, options.head_dim, "key");
+  validate_codec_options(options.value, options.head_dim, "value");
+}
+
+}  // namespace detail
+}  // namespace kvbits

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "kvbits/codec/format.hpp"
+#include "kvbits/config.hpp"
+
+namespace kvbits::detail {
+
+/// Heap bytes aligned for SIMD loads; owns one page.
+class AlignedPage {
+ public:
+  AlignedPage(std::size_t bytes, std::size_t alignment)
+      : data_(static_cast<std::uint8_t*>(::operator new (bytes, std::align_val_t{alignment}))),
+        alignment_(alignment) {}
+  AlignedPage(AlignedPage&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), alignment_(other.alignment_) {}
+  AlignedPage& operator=(AlignedPage&& other) noexcept {
+    if (this != &other) {
+      release();
+      data_ = std::exchange(other.data_, nullptr);
+      alignment_ = other.alignment_;
+    }
+    return *this;
+  }
+  AlignedPage(const AlignedPage&) = delete;
+  AlignedPage& operator=(const AlignedPage&) = delete;
+  ~AlignedPage() { release(); }
+
+  [[nodiscard]] std::uint8_t* data() const noexcept { return data_; }
+
+ private:
+  void release() noexcept {
+    if (data_ != nullptr) ::operator delete (data_, std::align_val_t{alignment_});
+  }
+  std::uint8_t* data_;
+  std::size_t alignment_;
+};
+
+/// Marks "no token" in slot bookkeeping.
+inline constexpr std::uint32_t kNoToken = std::numeric_limits<std::uint32_t>::max();
+
+/**
+ * An append-only stream of tokens that share one key format and one value
+ * format, stored in fixed-size pages so that memory follows use.
+ *
+ * Page layout (`page_tokens` slots; one key row = packed_size(key format,
+ * head_dim) bytes, likewise for values; rows are not padded):
+ *
+ *   [kv_heads][page_tokens][key_row]     key plane
+ *   [kv_heads][page_tokens][value_row]   value plane
+ *
+ * so the rows of one kv head within a page are contiguous at a constant
+ * stride, which is what Backend::dot_rows / axpy_rows consume. Slots are
+ * dense: slot i lives in page i / page_tokens, and erasing a slot moves the
+ * last slot into the hole, so every slot below size() is live and attention
+ * over a page never needs a per-row test.
+ */
+class PagedStream {
+ public:
+  /**
+   * Sets the formats and page geometry; drops all pages. Not for a stream in use.
+   * @param alignment byte alignment of every page.
+   */
+  void configure(const QuantFormat& key, const QuantFormat& value, std::size_t head_dim, std::size_t kv_heads,
+                 std::size_t page_tokens, std::size_t alignment) {
+    key_format_ = key;
+    value_format_ = value;
+    key_row_ = packed_size(key, head_dim);
+    value_row_ = packed_size(value, head_dim);
+    kv_heads_ = kv_heads;
+    page_tokens_ = page_tokens;
+    alignment_ = alignment;
+    count_ = 0;
+    pages_.clear();
+    slot_token_.clear();
+  }
+
+  [[nodiscard]] const QuantFormat& key_format() const noexcept { return key_format_; }
+  [[nodiscard]] const QuantFormat& value_format() const noexcept { return value_format_; }
+  [[nodiscard]] std::size_t key_row() const noexcept { return key_row_; }
+  [[nodiscard]] std::size_t value_row() const noexcept { return value_row_; }
+  [[nodiscard]] std::size_t page_tokens() const noexcept { return page_tokens_; }
+  [[nodiscard]] std::size_t size() const noexcept { return count_; }
+  [[nodiscard]] std::size_t page_count() const noexcept { return (count_ + page_tokens_ - 1) / page_tokens_; }
+  [[nodiscard]] std::size_t allocated_pages() const noexcept { return pages_.size(); }
+  [[nodiscard]] std::size_t page_bytes() const noexcept {
+    return kv_heads_ * page_tokens_ * (key_row_ + value_row_);
+  }
+
+  /// Live slots in page p (all of them except possibly in the last page).
+  [[nodiscard]] std::size_t rows_in_page(std::size_t p) const noexcept {
+    return std::min(page_tokens_, count_ - p * page_tokens_);
+  }
+
+  /// First key row of kv head `head` in page p; rows follow at key_row() bytes.
+  [[nodiscard]] const std::uint8_t* key_rows(std::size_t p, std::size_t head) const noexcept {
+    return pages_[p].data() + head * page_tokens_ * key_row_;
+  }
+
+  /// First value row of kv head `head` in page p; rows follow at value_row() bytes.
+  [[nodiscard]] const std::uint8_t* value_rows(std::size_t p, std::size_t head) const noexcept {
+    return pages_[p].data() + kv_heads_ * page_tokens_ * key_row_ + head * page_tokens_ * value_row_;
+  }
+
+  [[nodiscard]] const std::uint8_t* key_at(std::size_t slot, std::size_t head) const noexcept {
+    return key_rows(slot / page_tokens_, head) + (slot % page_tokens_) * key_row_;
+  }
+  [[nodiscard]] const std::uint8_t* value_at(std::size_t slot, std::size_t head) const noexcept {
+    return value_rows(slot / page_tokens_, head) + (slot % page_tokens_) * value_row_;
+  }
+
+  /// Token stored in each live slot: [size()].
+  [[nodiscard]] const std::vector<std::uint32_t>& slot_tokens() const noexcept { return slot_token_; }
+
+  /**
+   * Makes room for one more token, allocating a page when the last is full.
+   * After it returns, push() cannot fail. Strong guarantee.
+   * @throws std::bad_alloc.
+   */
+  void reserve_one() {
+    if (count_ < pages_.size() * page_tokens_) {
+      slot_token_.reserve(pages_.size() * page_tokens_);
+      return;
+    }
+    slot_token_.reserve((pages_.size() + 1) * page_tokens_);
+    pages_.reserve(pages_.size() + 1);
+    pages_.emplace_back(page_bytes(), alignment_);
+  }
+
+  /**
+   * Appends a token. Requires a prior reserve_one().
+   * @param keys [kv_heads][key_row] packed key rows; @param values [kv_heads][value_row].
+   * @return the token's slot.
+   */
+  std::size_t push(std::uint32_t token, const std::uint8_t* keys, const std::uint8_t* values) noexcept {
+    const std::size_t slot = count_++;
+    slot_token_.push_back(token);  // capacity reserved by reserve_one
+    for (std::size_t h = 0; h < kv_heads_; ++h) {
+      std::memcpy(mutable_key(slot, h), keys + h * key_row_, key_row_);
+      std::memcpy(mutable_value(slot, h), values + h * value_row_, value_row_);
+    }
+    return slot;
+  }
+
+  /**
+   * Removes `slot` by moving the last slot into it, then frees pages beyond
+   * one spare so memory follows use without thrashing at a page boundary.
+   * @return the token that now occupies `slot`, or kNoToken when `slot` was last.
+   */
+  std::uint32_t erase(std::size_t slot) noexcept {
+    const std::size_t last = count_ - 1;
+    std::uint32_t moved = kNoToken;
+    if (slot != last) {
+      for (std::size_t h = 0; h < kv_heads_; ++h) {
+        std::memcpy(mutable_key(slot, h), key_at(last, h), key_row_);
+        std::memcpy(mutable_value(slot, h), value_at(last, h), value_row_);
+      }
+      moved = slot_token_[last];
+      slot_token_[slot] = moved;
+    }
+    slot_token_.pop_back();
+    count_ = last;
+    trim();
+    return moved;
+  }
+
+  /// Drops every token; keeps at most one page for reuse.
+  void clear() noexcept {
+    count_ = 0;
+    slot_token_.clear();
+    trim();
+  }
+
+  /// Bytes allocated for pages and slot bookkeeping.
+  [[nodiscard]] std::size_t allocated_bytes() const noexcept {
+    return pages_.size() * page_bytes() + slot_token_.capacity() * sizeof(std::uint32_t);
+  }
+
+ private:
+  std::uint8_t* mutable_key(std::size_t slot, std::size_t head) noexcept {
+    return const_cast<std::uint8_t*>(key_at(slot, head));
+  }
+  std::uint8_t* mutable_value(std::size_t slot, std::size_t head) noexcept {
+    return const_cast<std::uint8_t*>(value_at(slot, head));
+  }
+  void trim() noexcept {
+    const std::size_t keep = page_count() + 1;
+    while (pages_.size() > keep) pages_.pop_back();
+  }
+
+  QuantFormat key_format_{};
+  QuantFormat value_format_{};
+  std::size_t key_row_ = 0;    // bytes of one packed key head vector
+  std::size_t value_row_ = 0;  // bytes of one packed value head vector
+  std::size_t kv_heads_ = 0;
+  std::size_t page_tokens_ = 1;            // slots per page
+  std::size_t alignment_ = 64;             // byte alignment of every page
+  std::size_t count_ = 0;                  // live slots
+  std::vector<AlignedPage> pages_;         // [allocated pages], layout above
+  std::vector<std::uint32_t> slot_token_;  // [count_] token index of each slot
+};
+
+}  // namespace kvbits::detail

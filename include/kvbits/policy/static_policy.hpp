@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "kvbits/core/concepts.hpp"
+#include "kvbits/core/decision.hpp"
+
+namespace kvbits {
+
+/**
+ * Stores every token at the same key and value precision, whatever it is.
+ * The baseline every adaptive policy is measured against.
+ */
+struct StaticPolicy {
+  BitDecision bits{};  ///< the precision of every token (default 16/16)
+
+  /**
+   * @param token ignored: a static policy looks at nothing.
+   * @return `bits`.
+   */
+  [[nodiscard]] BitDecision decide(const TokenInfo& token) const noexcept {
+    static_cast<void>(token);
+    return bits;
+  }
+};
+
+static_assert(Policy<StaticPolicy>, "StaticPolicy must satisfy the Policy concept");
+
+}  // namespace kvbits
