@@ -3,7 +3,7 @@
 # Idempotent: packages already present are left as they are.
 set -euo pipefail
 
-packages=(cmake g++ ninja-build libeigen3-dev libxsimd-dev catch2 libbenchmark-dev)
+packages=(cmake g++ ninja-build python3 libeigen3-dev libxsimd-dev catch2 libbenchmark-dev)
 if [[ "${1:-}" == "--ci" ]]; then
   packages+=(clang libclang-rt-14-dev clang-format)
 fi
