@@ -18,3 +18,13 @@
 #include "kvbits/codec/group_params.hpp"
 #include "kvbits/codec/reference.hpp"
 #include "kvbits/codec/scalar_backend.hpp"
+#include "kvbits/codec/xsimd_backend.hpp"
+#include "kvbits/codec/xsimd_kernels.hpp"
+#include "kvbits/codec/xsimd_lanes.hpp"
+
+#include "kvbits/policy/rule_policy.hpp"
+#include "kvbits/policy/static_policy.hpp"
+
+#include "kvbits/cache/memory_report.hpp"
+#include "kvbits/cache/options.hpp"
+#include "kvbits/cache/quantized_kv_cache.hpp"

@@ -74,18 +74,23 @@ constexpr double bits_per_element(const QuantFormat& format, std::size_t n) noex
  * @throws Error(invalid_argument) saying which rule is broken.
  */
 inline void validate(const QuantFormat& format, std::size_t n) {
-  detail::require(is_supported_bits(format.bits), Errc::invalid_argument,
-                  "bit width " + std::to_string(format.bits) +
-                      " is not supported; use 2, 3, 4, 5, 6, 8, 16 or 32");
-  detail::require(n > 0 && n <= kMaxVectorLength && n % 8 == 0, Errc::invalid_argument,
-                  "vector length " + std::to_string(n) + " must be a multiple of 8 in [8, 1024]");
+  // Runs once per encoded token, so messages are built only when a rule is broken.
+  if (!is_supported_bits(format.bits)) {
+    throw Error(Errc::invalid_argument, "bit width " + std::to_string(format.bits) +
+                                            " is not supported; use 2, 3, 4, 5, 6, 8, 16 or 32");
+  }
+  if (n == 0 || n > kMaxVectorLength || n % 8 != 0) {
+    throw Error(Errc::invalid_argument,
+                "vector length " + std::to_string(n) + " must be a multiple of 8 in [8, 1024]");
+  }
   if (!is_grouped_bits(format.bits)) return;
   const std::size_t group = effective_group_size(format, n);
   // Groups are whole 8-code units so every bit width packs without waste.
-  detail::require(group % 8 == 0 && n % group == 0, Errc::invalid_argument,
-                  "group size " + std::to_string(group) +
-                      " must be a multiple of 8 that divides the vector length " +
-                      std::to_string(n));
+  if (group % 8 != 0 || n % group != 0) {
+    throw Error(Errc::invalid_argument, "group size " + std::to_string(group) +
+                                            " must be a multiple of 8 that divides the vector length " +
+                                            std::to_string(n));
+  }
 }
 
 /**

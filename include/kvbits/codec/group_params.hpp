@@ -35,13 +35,18 @@ constexpr int symmetric_limit(int bits) noexcept { return (1 << (bits - 1)) - 1;
  * Asymmetric parameters for a group spanning [lo, hi] (finite).
  * The fp16 min is rounded down and the fp16 scale up, so every element lies in
  * [min, min + scale * max_code] and round-to-nearest keeps |x - x^| <= scale / 2
- * (values beyond the fp16 range saturate).
+ * (values beyond the fp16 range saturate). Inputs are finite, so plain
+ * comparisons replace std::fmin (a libm call without -ffast-math).
  */
 inline GroupParams asymmetric_params(float lo, float hi, int bits) noexcept {
+  // -0 and +0 compare equal, so a reduction may return either; adding +0 turns
+  // -0 into +0 so that the stored bytes never depend on element order.
+  lo += 0.0f;
+  hi += 0.0f;
   GroupParams p{};
   p.min_half = float_to_half_down(lo);
   p.min = half_to_float(p.min_half);
-  const float range = std::fmin(hi, kHalfMax) - p.min;
+  const float range = (hi < kHalfMax ? hi : kHalfMax) - p.min;
   p.scale_half = float_to_half_up(range / static_cast<float>(max_code(bits)));
   p.scale = half_to_float(p.scale_half);
   p.inverse_scale = p.scale > 0.0f ? 1.0f / p.scale : 0.0f;
@@ -51,7 +56,7 @@ inline GroupParams asymmetric_params(float lo, float hi, int bits) noexcept {
 /// Symmetric parameters for a group whose largest magnitude is `absmax` (finite).
 inline GroupParams symmetric_params(float absmax, int bits) noexcept {
   GroupParams p{};
-  p.scale_half = float_to_half_up(std::fmin(absmax, kHalfMax) / static_cast<float>(symmetric_limit(bits)));
+  p.scale_half = float_to_half_up((absmax < kHalfMax ? absmax : kHalfMax) / static_cast<float>(symmetric_limit(bits)));
   p.scale = half_to_float(p.scale_half);
   p.min_half = 0;
   p.min = 0.0f;

@@ -57,7 +57,8 @@ inline int unpack_code(const std::uint8_t* codes, std::size_t group, std::size_t
   constexpr unsigned kMask = (1u << Bits) - 1u;
   if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
     const std::size_t stride = planar_stride<Bits>(group);
-    return static_cast<int>((codes[i % stride] >> ((i / stride) * Bits)) & kMask);
+    return static_cast<int>((static_cast<unsigned>(codes[i % stride]) >> ((i / stride) * static_cast<std::size_t>(Bits))) &
+                            kMask);
   } else {
     const std::uint8_t* unit = codes + (i / 8) * Bits;
     const std::size_t bit = (i % 8) * Bits;

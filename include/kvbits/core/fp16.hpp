@@ -5,8 +5,18 @@
 #include <cmath>
 #include <cstdint>
 
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics
+// (_mm512_undefined_*, GCC bug 105593); the diagnostic state where the
+// intrinsics header is first parsed decides, so silence it there only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #if defined(__F16C__)
 #include <immintrin.h>
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
 #endif
 
 namespace kvbits {
@@ -89,32 +99,37 @@ inline std::uint16_t float_to_half(float value) noexcept {
 
 /**
  * float -> binary16 bits, round-to-nearest-even, with finite values beyond the
- * binary16 range saturated to +-65504. A KV cache wants a large finite value
- * there, not an Inf that turns the next softmax into NaN.
+ * binary16 range (and +-Inf) saturated to +-65504; NaN stays NaN. A KV cache
+ * wants a large finite value there, not an Inf that turns the next softmax
+ * into NaN. (Comparisons, not std::fmin/fmax: those are libm calls unless
+ * -ffast-math, and this runs for every group the codecs encode.)
  */
 inline std::uint16_t float_to_half_saturate(float value) noexcept {
-  return float_to_half(std::fmin(std::fmax(value, -kHalfMax), kHalfMax));
+  const float clamped = value < -kHalfMax ? -kHalfMax : (value > kHalfMax ? kHalfMax : value);
+  return float_to_half(clamped);
 }
+
+// Directed rounding is RNE plus at most one step; the step is data-dependent, so
+// it is applied arithmetically (a branch would mispredict on every other group).
+// RNE keeps the sign, so the step never crosses zero: it moves the magnitude
+// (bit patterns are sign-magnitude) by one unit, down for +, up for -.
 
 /// The largest binary16 value <= value (value finite; saturates at -65504 / +65504).
 inline std::uint16_t float_to_half_down(float value) noexcept {
-  std::uint16_t h = float_to_half_saturate(value);
-  if (half_to_float(h) > value && h != 0xFBFFu) {
-    // One step toward -Inf: bit patterns are sign-magnitude.
-    if (h == 0x0000u) return 0x8001u;
-    h = (h & 0x8000u) ? static_cast<std::uint16_t>(h + 1u) : static_cast<std::uint16_t>(h - 1u);
-  }
-  return h;
+  const std::uint32_t h = float_to_half_saturate(value);
+  const std::uint32_t step = static_cast<std::uint32_t>(half_to_float(static_cast<std::uint16_t>(h)) > value) &
+                             static_cast<std::uint32_t>(h != 0xFBFFu);
+  const std::uint32_t sign = h >> 15;
+  return static_cast<std::uint16_t>(h + step * 2u * sign - step);
 }
 
 /// The smallest binary16 value >= value (value finite; saturates at +65504).
 inline std::uint16_t float_to_half_up(float value) noexcept {
-  std::uint16_t h = float_to_half_saturate(value);
-  if (half_to_float(h) < value && h != 0x7BFFu) {
-    if (h == 0x8000u) return 0x0001u;
-    h = (h & 0x8000u) ? static_cast<std::uint16_t>(h - 1u) : static_cast<std::uint16_t>(h + 1u);
-  }
-  return h;
+  const std::uint32_t h = float_to_half_saturate(value);
+  const std::uint32_t step = static_cast<std::uint32_t>(half_to_float(static_cast<std::uint16_t>(h)) < value) &
+                             static_cast<std::uint32_t>(h != 0x7BFFu);
+  const std::uint32_t sign = h >> 15;
+  return static_cast<std::uint16_t>(h + step - step * 2u * sign);
 }
 
 /// bfloat16 bits -> float (exact).

@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics
+// (_mm512_undefined_*, GCC bug 105593); the diagnostic state where the
+// intrinsics header is first parsed decides, so silence it there only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <xsimd/xsimd.hpp>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kvbits/config.hpp"
+#include "kvbits/core/fp16.hpp"
+
+// The per-architecture primitives under the xsimd kernels: what xsimd 8.1 does
+// not offer portably (widening byte loads, narrowing byte stores, horizontal
+// min/max, fp16 conversion, bit-stream unpacking). Everything else is xsimd.
+//
+// The architecture is fixed at compile time by the compiler's target, as
+// xsimd::default_arch is. x86 only: SSE4.2, AVX2 (+FMA) and AVX-512 (F+BW).
+// There is no NEON implementation (it could not be compiled or tested here),
+// so on ARM KVBITS_XSIMD_KERNELS is 0 and the scalar kernels are used.
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE4_2__) && XSIMD_WITH_SSE4_2
+#define KVBITS_XSIMD_KERNELS 1
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics
+// (_mm512_undefined_*, GCC bug 105593); the diagnostic state where the
+// intrinsics header is first parsed decides, so silence it there only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#else
+#define KVBITS_XSIMD_KERNELS 0
+#endif
+
+namespace kvbits::kernel::simd {
+
+/// A list of xsimd architectures, widest first.
+template <class... Archs>
+struct ArchChain {};
+
+/// Stands for "no SIMD architecture fits": the caller uses the scalar kernels.
+struct NoArch {
+  static constexpr const char* name() noexcept { return "none"; }
+};
+
+#if KVBITS_XSIMD_KERNELS
+
+#if XSIMD_WITH_FMA3_SSE
+using Arch128 = xsimd::fma3<xsimd::sse4_2>;
+#else
+using Arch128 = xsimd::sse4_2;
+#endif
+#if XSIMD_WITH_FMA3_AVX2
+using Arch256 = xsimd::fma3<xsimd::avx2>;
+#elif XSIMD_WITH_AVX2
+using Arch256 = xsimd::avx2;
+#endif
+
+// Narrower architectures stay in the chain: a group whose code bytes do not
+// fill a 512-bit register is still processed by 256- or 128-bit batches.
+#if XSIMD_WITH_AVX512BW
+using Archs = ArchChain<xsimd::avx512bw, Arch256, Arch128>;
+using WidestArch = xsimd::avx512bw;
+#elif XSIMD_WITH_AVX2
+using Archs = ArchChain<Arch256, Arch128>;
+using WidestArch = Arch256;
+#else
+using Archs = ArchChain<Arch128>;
+using WidestArch = Arch128;
+#endif
+
+/// Little-endian value of exactly `Bytes` (<= 8) bytes at p, read as
+/// power-of-two pieces so that no stack round trip (and no store-forwarding
+/// stall) is needed.
+template <std::size_t Bytes>
+KVBITS_ALWAYS_INLINE std::uint64_t load_little_endian(const std::uint8_t* p) noexcept {
+  static_assert(Bytes <= 8, "one 64-bit word");
+  if constexpr (Bytes == 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    return word;
+  } else {
+    std::uint64_t value = 0;
+    constexpr std::size_t kAt2 = Bytes & 4;
+    constexpr std::size_t kAt1 = kAt2 + (Bytes & 2);
+    if constexpr ((Bytes & 4) != 0) {
+      std::uint32_t piece;
+      std::memcpy(&piece, p, 4);
+      value = piece;
+    }
+    if constexpr ((Bytes & 2) != 0) {
+      std::uint16_t piece;
+      std::memcpy(&piece, p + kAt2, 2);
+      value |= static_cast<std::uint64_t>(piece) << (8 * kAt2);
+    }
+    if constexpr ((Bytes & 1) != 0) value |= static_cast<std::uint64_t>(p[kAt1]) << (8 * kAt1);
+    return value;
+  }
+}
+
+/// Loads exactly `Bytes` bytes from p into the low bytes of a zeroed register
+/// (never reads past the end of a packed vector).
+template <std::size_t Bytes>
+KVBITS_ALWAYS_INLINE __m128i load_partial(const std::uint8_t* p) noexcept {
+  static_assert(Bytes > 0 && Bytes <= 16, "one 128-bit register");
+  const std::uint64_t low = load_little_endian<(Bytes < 8 ? Bytes : 8)>(p);
+  std::uint64_t high = 0;
+  if constexpr (Bytes > 8) high = load_little_endian<Bytes - 8>(p + 8);
+  return _mm_set_epi64x(static_cast<long long>(high), static_cast<long long>(low));
+}
+
+/**
+ * Lookup tables that unpack `Codes` consecutive codes of a little-endian bit
+ * stream: code e lives in the 16-bit window starting at byte e*Bits/8, shifted
+ * right by e*Bits%8 (Bits <= 6 so a code never spans three bytes).
+ */
+template <int Bits, std::size_t Codes>
+struct StreamTables {
+  static constexpr std::array<std::int8_t, 4 * Codes> shuffle = [] {
+    std::array<std::int8_t, 4 * Codes> table{};
+    for (std::size_t e = 0; e < Codes; ++e) {
+      const std::size_t byte = e * Bits / 8;
+      table[4 * e] = static_cast<std::int8_t>(byte);
+      table[4 * e + 1] = static_cast<std::int8_t>(byte + 1);
+      table[4 * e + 2] = -1;  // pshufb writes zero for a set top bit
+      table[4 * e + 3] = -1;
+    }
+    return table;
+  }();
+  static constexpr std::array<std::int32_t, Codes> shift = [] {
+    std::array<std::int32_t, Codes> table{};
+    for (std::size_t e = 0; e < Codes; ++e) table[e] = static_cast<std::int32_t>(e * Bits % 8);
+    return table;
+  }();
+  // SSE has no per-lane variable shift: x >> s == (x * 2^(8-s)) >> 8 for 16-bit x.
+  static constexpr std::array<std::int32_t, Codes> multiplier = [] {
+    std::array<std::int32_t, Codes> table{};
+    for (std::size_t e = 0; e < Codes; ++e) table[e] = std::int32_t{1} << (8 - e * Bits % 8);
+    return table;
+  }();
+};
+
+/**
+ * Primitives for one architecture A with W float lanes.
+ *  - load_bytes: W bytes -> W int32 lanes (zero-extended);
+ *  - store_bytes: the low byte of each of W int32 lanes (values 0..255) -> W bytes;
+ *  - reduce_min / reduce_max: horizontal min / max of W floats;
+ *  - load_halves / store_halves: W binary16 <-> W floats (RNE; stores expect
+ *    values already clamped to +-65504);
+ *  - load_stream<Bits>: kStreamCodes codes of a bit-stream unit sequence ->
+ *    kStreamCodes / W batches, reading exactly kStreamCodes * Bits / 8 bytes.
+ */
+template <class A, std::size_t W = xsimd::batch<float, A>::size>
+struct Lanes;
+
+template <class A>
+struct Lanes<A, 4> {
+  using F = xsimd::batch<float, A>;
+  using I = xsimd::batch<std::int32_t, A>;
+  static constexpr std::size_t kWidth = 4;
+  static constexpr std::size_t kStreamCodes = 8;
+
+  static KVBITS_ALWAYS_INLINE I load_bytes(const std::uint8_t* p) noexcept {
+    std::int32_t word;
+    std::memcpy(&word, p, sizeof word);
+    return I(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(word)));
+  }
+  static KVBITS_ALWAYS_INLINE void store_bytes(const I& v, std::uint8_t* p) noexcept {
+    const __m128i words = _mm_packus_epi32(v, v);
+    const std::int32_t word = _mm_cvtsi128_si32(_mm_packus_epi16(words, words));
+    std::memcpy(p, &word, sizeof word);
+  }
+  static KVBITS_ALWAYS_INLINE float reduce_min(const F& v) noexcept {
+    const __m128 m = _mm_min_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_min_ss(m, _mm_shuffle_ps(m, m, 1)));
+  }
+  static KVBITS_ALWAYS_INLINE float reduce_max(const F& v) noexcept {
+    const __m128 m = _mm_max_ps(v, _mm_movehl_ps(v, v));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+  }
+#if defined(__F16C__)
+  static KVBITS_ALWAYS_INLINE F load_halves(const std::uint8_t* p) noexcept {
+    return F(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static KVBITS_ALWAYS_INLINE void store_halves(const F& v, std::uint8_t* p) noexcept {
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+  }
+#endif
+  template <int Bits>
+  static KVBITS_ALWAYS_INLINE void load_stream(const std::uint8_t* p, I (&out)[2]) noexcept {
+    using T = StreamTables<Bits, 8>;
+    const __m128i raw = load_partial<Bits>(p);
+    const __m128i mask = _mm_set1_epi32((1 << Bits) - 1);
+    for (std::size_t half = 0; half < 2; ++half) {
+      const __m128i window =
+          _mm_shuffle_epi8(raw, _mm_loadu_si128(reinterpret_cast<const __m128i*>(T::shuffle.data() + 16 * half)));
+      const __m128i scaled = _mm_mullo_epi32(
+          window, _mm_loadu_si128(reinterpret_cast<const __m128i*>(T::multiplier.data() + 4 * half)));
+      out[half] = I(_mm_and_si128(_mm_srli_epi32(scaled, 8), mask));
+    }
+  }
+};
+
+#if defined(__AVX2__)
+template <class A>
+struct Lanes<A, 8> {
+  using F = xsimd::batch<float, A>;
+  using I = xsimd::batch<std::int32_t, A>;
+  static constexpr std::size_t kWidth = 8;
+  static constexpr std::size_t kStreamCodes = 8;
+
+  static KVBITS_ALWAYS_INLINE I load_bytes(const std::uint8_t* p) noexcept {
+    return I(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+  }
+  static KVBITS_ALWAYS_INLINE void store_bytes(const I& v, std::uint8_t* p) noexcept {
+    const __m256i x = v;
+    const __m128i words = _mm_packus_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(p), _mm_packus_epi16(words, words));
+  }
+  static KVBITS_ALWAYS_INLINE float reduce_min(const F& v) noexcept {
+    const __m256 x = v;
+    return Lanes<Arch128>::reduce_min(_mm_min_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1)));
+  }
+  static KVBITS_ALWAYS_INLINE float reduce_max(const F& v) noexcept {
+    const __m256 x = v;
+    return Lanes<Arch128>::reduce_max(_mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1)));
+  }
+  static KVBITS_ALWAYS_INLINE F load_halves(const std::uint8_t* p) noexcept {
+    return F(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static KVBITS_ALWAYS_INLINE void store_halves(const F& v, std::uint8_t* p) noexcept {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+  }
+  template <int Bits>
+  static KVBITS_ALWAYS_INLINE void load_stream(const std::uint8_t* p, I (&out)[1]) noexcept {
+    using T = StreamTables<Bits, 8>;
+    const __m256i raw = _mm256_broadcastsi128_si256(load_partial<Bits>(p));
+    const __m256i window =
+        _mm256_shuffle_epi8(raw, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(T::shuffle.data())));
+    const __m256i shifted =
+        _mm256_srlv_epi32(window, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(T::shift.data())));
+    out[0] = I(_mm256_and_si256(shifted, _mm256_set1_epi32((1 << Bits) - 1)));
+  }
+};
+#endif
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+template <class A>
+struct Lanes<A, 16> {
+  using F = xsimd::batch<float, A>;
+  using I = xsimd::batch<std::int32_t, A>;
+  static constexpr std::size_t kWidth = 16;
+  static constexpr std::size_t kStreamCodes = 16;
+
+  static KVBITS_ALWAYS_INLINE I load_bytes(const std::uint8_t* p) noexcept {
+    return I(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static KVBITS_ALWAYS_INLINE void store_bytes(const I& v, std::uint8_t* p) noexcept {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm512_cvtepi32_epi8(v));
+  }
+  static KVBITS_ALWAYS_INLINE float reduce_min(const F& v) noexcept { return _mm512_reduce_min_ps(v); }
+  static KVBITS_ALWAYS_INLINE float reduce_max(const F& v) noexcept { return _mm512_reduce_max_ps(v); }
+  static KVBITS_ALWAYS_INLINE F load_halves(const std::uint8_t* p) noexcept {
+    return F(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))));
+  }
+  static KVBITS_ALWAYS_INLINE void store_halves(const F& v, std::uint8_t* p) noexcept {
+    // The masked form: GCC's unoptimised macro for the plain one passes -1 as a mask.
+    const __m256i halves = _mm512_mask_cvtps_ph(_mm256_setzero_si256(), static_cast<__mmask16>(0xFFFFu), v,
+                                                 _MM_FROUND_TO_NEAREST_INT);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), halves);
+  }
+  template <int Bits>
+  static KVBITS_ALWAYS_INLINE void load_stream(const std::uint8_t* p, I (&out)[1]) noexcept {
+    using T = StreamTables<Bits, 16>;
+    // Every 128-bit lane sees all 2 * Bits bytes, so the table can use absolute
+    // byte indices. (The maskz form avoids GCC's undefined-source warning.)
+    const __m512i raw = _mm512_maskz_broadcast_i32x4(0xFFFF, load_partial<2 * Bits>(p));
+    const __m512i window = _mm512_shuffle_epi8(raw, _mm512_loadu_si512(T::shuffle.data()));
+    const __m512i shifted = _mm512_srlv_epi32(window, _mm512_loadu_si512(T::shift.data()));
+    out[0] = I(_mm512_and_si512(shifted, _mm512_set1_epi32((1 << Bits) - 1)));
+  }
+};
+#endif
+
+#else
+
+using Archs = ArchChain<>;
+using WidestArch = NoArch;
+
+#endif  // KVBITS_XSIMD_KERNELS
+
+}  // namespace kvbits::kernel::simd

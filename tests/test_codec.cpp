@@ -1,0 +1,690 @@
+// SPDX-License-Identifier: MIT
+// Codec tests: layouts, round-trip bounds, SIMD == scalar, fused ops == decode
+// then op, error paths, and the fp16 helpers the metadata relies on.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cfloat>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kvbits/codec/default_backend.hpp"
+#include "kvbits/codec/format.hpp"
+#include "kvbits/codec/group_params.hpp"
+#include "kvbits/codec/scalar_backend.hpp"
+#include "kvbits/codec/xsimd_backend.hpp"
+#include "kvbits/core/concepts.hpp"
+#include "kvbits/core/error.hpp"
+#include "kvbits/core/fp16.hpp"
+
+namespace {
+
+using kvbits::QuantFormat;
+using kvbits::Scheme;
+
+constexpr int kBitWidths[] = {2, 3, 4, 5, 6, 8, 16, 32};
+constexpr std::size_t kGroupSizes[] = {8, 16, 32, 64, 128, 0};  // 0 = one group spanning the vector
+constexpr std::size_t kLengths[] = {8, 64, 128, 1024};
+constexpr Scheme kSchemes[] = {Scheme::asymmetric, Scheme::symmetric};
+
+// --- tolerances -------------------------------------------------------------
+
+// Round trip: |x - x^| <= scale / 2 holds in exact arithmetic; the float
+// evaluation of (x - min) * (1 / scale) and of min + scale * code adds a few
+// rounding errors relative to the magnitudes involved.
+constexpr float kRoundTripRelSlack = 8.0f * FLT_EPSILON;
+// binary16 round trip: RNE is within half a unit in the last place: 2^-11 relative,
+// 2^-25 absolute in the denormal range.
+constexpr float kHalfRelErr = 1.0f / 2048.0f;
+constexpr float kHalfAbsErr = 1.0f / 33554432.0f;
+
+// SIMD vs scalar decode: same codes, but offset + scale * code may be fused in
+// one and not the other: one rounding of the magnitude |offset| + scale * code.
+constexpr float kDecodeRelTol = 2.0f * FLT_EPSILON;
+
+// dot / axpy: a different summation order. Relative to the magnitude of the
+// terms summed (sum |q_i| * (|offset| + scale * code_i)), so cancellation in
+// the result cannot make a correct kernel fail.
+constexpr float kMaxRelErrDot2Bit = 2e-5f;
+constexpr float kMaxRelErrDot3Bit = 2e-5f;
+constexpr float kMaxRelErrDot4Bit = 2e-5f;
+constexpr float kMaxRelErrDot5Bit = 2e-5f;
+constexpr float kMaxRelErrDot6Bit = 2e-5f;
+constexpr float kMaxRelErrDot8Bit = 2e-5f;
+constexpr float kMaxRelErrDot16Bit = 2e-5f;
+constexpr float kMaxRelErrDot32Bit = 2e-5f;
+constexpr float kMaxRelErrAxpy = 4.0f * FLT_EPSILON;  // per element: y + w * x^ is 1-2 roundings
+constexpr float kMaxRelErrAxpyRows = 1e-5f;           // per element, summed over rows
+
+constexpr float dot_tolerance(int bits) {
+  switch (bits) {
+    case 2: return kMaxRelErrDot2Bit;
+    case 3: return kMaxRelErrDot3Bit;
+    case 4: return kMaxRelErrDot4Bit;
+    case 5: return kMaxRelErrDot5Bit;
+    case 6: return kMaxRelErrDot6Bit;
+    case 8: return kMaxRelErrDot8Bit;
+    case 16: return kMaxRelErrDot16Bit;
+    default: return kMaxRelErrDot32Bit;
+  }
+}
+
+// A few absolute units for sums that are exactly zero in magnitude.
+constexpr float kTinyAbs = 1e-30f;
+
+// --- inputs -----------------------------------------------------------------
+
+enum class Kind { random, outliers, constant, constant_unrepresentable, zeros, denormals, huge, mixed_scale };
+constexpr Kind kKinds[] = {Kind::random,    Kind::outliers,  Kind::constant, Kind::constant_unrepresentable,
+                           Kind::zeros,     Kind::denormals, Kind::huge,     Kind::mixed_scale};
+
+const char* kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::random: return "random";
+    case Kind::outliers: return "outlier channels";
+    case Kind::constant: return "constant (fp16-representable)";
+    case Kind::constant_unrepresentable: return "constant (not fp16-representable)";
+    case Kind::zeros: return "signed zeros";
+    case Kind::denormals: return "denormals";
+    case Kind::huge: return "huge magnitudes";
+    case Kind::mixed_scale: return "groups of very different scale";
+  }
+  return "?";
+}
+
+std::vector<float> make_vector(Kind kind, std::size_t n, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    switch (kind) {
+      case Kind::random: x[i] = normal(rng); break;
+      // Real keys have a few channels ~100x larger than the rest.
+      case Kind::outliers: x[i] = normal(rng) * (i % 64 == 3 || i % 64 == 40 ? 100.0f : 1.0f); break;
+      case Kind::constant: x[i] = -1.375f; break;
+      case Kind::constant_unrepresentable: x[i] = 0.1f; break;
+      case Kind::zeros: x[i] = (i % 3 == 0) ? -0.0f : 0.0f; break;
+      case Kind::denormals: x[i] = normal(rng) * 1e-39f; break;
+      case Kind::huge: x[i] = (i % 4 == 0) ? 1e30f : (i % 4 == 1 ? -1e30f : normal(rng) * 1e5f); break;
+      case Kind::mixed_scale: x[i] = normal(rng) * std::ldexp(1.0f, static_cast<int>(i / 8 % 5) * 6 - 12); break;
+    }
+  }
+  return x;
+}
+
+std::size_t group_of(const QuantFormat& format, std::size_t n) { return kvbits::effective_group_size(format, n); }
+
+bool valid_combination(const QuantFormat& format, std::size_t n) {
+  if (!kvbits::is_grouped_bits(format.bits)) return format.group_size == 32 && format.scheme == Scheme::asymmetric;
+  const std::size_t group = group_of(format, n);
+  return n % group == 0;
+}
+
+std::string describe(const QuantFormat& format, std::size_t n) {
+  return "bits " + std::to_string(format.bits) + ", G " + std::to_string(format.group_size) + ", " +
+         (format.scheme == Scheme::asymmetric ? "asymmetric" : "symmetric") + ", n " + std::to_string(n);
+}
+
+/// Calls fn(format, n) for every supported (bits, G, scheme, n); 16/32 bits once per n.
+template <class Fn>
+void for_each_format(Fn&& fn) {
+  for (int bits : kBitWidths) {
+    for (std::size_t group : kGroupSizes) {
+      for (Scheme scheme : kSchemes) {
+        for (std::size_t n : kLengths) {
+          const QuantFormat format{bits, group, scheme};
+          if (valid_combination(format, n)) fn(format, n);
+        }
+      }
+    }
+  }
+}
+
+float clamp_half_range(float x) { return std::clamp(x, -kvbits::kHalfMax, kvbits::kHalfMax); }
+
+/// The affine map (scale, offset) of element i's group.
+kvbits::detail::GroupAffine affine_of(const QuantFormat& format, std::span<const std::uint8_t> packed, std::size_t n,
+                                      std::size_t i) {
+  const std::size_t group = group_of(format, n);
+  const std::size_t block = kvbits::group_bytes(format.bits, group, format.scheme);
+  return kvbits::detail::load_affine(packed.data() + i / group * block, format.scheme, format.bits);
+}
+
+/// Magnitude of the terms that make up x^_i: |offset| + scale * code (= |x^_i| for 16/32 bits).
+float term_magnitude(const QuantFormat& format, std::span<const std::uint8_t> packed, std::span<const float> decoded,
+                     std::size_t i) {
+  if (!kvbits::is_grouped_bits(format.bits)) return std::fabs(decoded[i]);
+  const auto affine = affine_of(format, packed, decoded.size(), i);
+  return std::fabs(affine.offset) + std::fabs(decoded[i] - affine.offset);
+}
+
+template <class Backend>
+std::vector<std::uint8_t> encode(const QuantFormat& format, const std::vector<float>& x) {
+  std::vector<std::uint8_t> packed(kvbits::packed_size(format, x.size()));
+  Backend::encode(format, x, packed);
+  return packed;
+}
+
+template <class Backend>
+std::vector<float> decode(const QuantFormat& format, const std::vector<std::uint8_t>& packed, std::size_t n) {
+  std::vector<float> y(n);
+  Backend::decode(format, packed, y);
+  return y;
+}
+
+}  // namespace
+
+// --- layout -----------------------------------------------------------------
+
+namespace {
+
+// Expected storage bits per element, rows = bits {2, 3, 4, 5, 6, 8}, columns = G {8, 16, 32, 64, 128}:
+// bits + 8 * metadata bytes / G.
+constexpr double kBitsPerElementAsymmetric[6][5] = {
+    {6.0, 4.0, 3.0, 2.5, 2.25},   // 2 bits
+    {7.0, 5.0, 4.0, 3.5, 3.25},   // 3 bits
+    {8.0, 6.0, 5.0, 4.5, 4.25},   // 4 bits
+    {9.0, 7.0, 6.0, 5.5, 5.25},   // 5 bits
+    {10.0, 8.0, 7.0, 6.5, 6.25},  // 6 bits
+    {12.0, 10.0, 9.0, 8.5, 8.25}, // 8 bits
+};
+constexpr double kBitsPerElementSymmetric[6][5] = {
+    {4.0, 3.0, 2.5, 2.25, 2.125},  // 2 bits
+    {5.0, 4.0, 3.5, 3.25, 3.125},  // 3 bits
+    {6.0, 5.0, 4.5, 4.25, 4.125},  // 4 bits
+    {7.0, 6.0, 5.5, 5.25, 5.125},  // 5 bits
+    {8.0, 7.0, 6.5, 6.25, 6.125},  // 6 bits
+    {10.0, 9.0, 8.5, 8.25, 8.125}, // 8 bits
+};
+
+template <int Bits, std::size_t Group, Scheme S>
+constexpr bool layout_matches(std::size_t row, std::size_t column) {
+  using Traits = kvbits::FormatTraits<Bits, Group, S>;
+  const double expected =
+      S == Scheme::asymmetric ? kBitsPerElementAsymmetric[row][column] : kBitsPerElementSymmetric[row][column];
+  const std::size_t meta = S == Scheme::asymmetric ? 4 : 2;
+  return Traits::kBits == Bits && Traits::kGroup == Group && Traits::kMetadataBytes == meta &&
+         Traits::kBlockBytes == meta + Group * Bits / 8 && sizeof(typename Traits::block_type) == Traits::kBlockBytes &&
+         Traits::kBitsPerElement == expected &&
+         kvbits::bits_per_element(QuantFormat{Bits, Group, S}, 1024) == expected;
+}
+
+template <int Bits, std::size_t Row, Scheme S>
+constexpr bool layout_row_matches() {
+  return layout_matches<Bits, 8, S>(Row, 0) && layout_matches<Bits, 16, S>(Row, 1) &&
+         layout_matches<Bits, 32, S>(Row, 2) && layout_matches<Bits, 64, S>(Row, 3) &&
+         layout_matches<Bits, 128, S>(Row, 4);
+}
+
+}  // namespace
+
+TEST_CASE("block sizes and bits per element follow the documented layout", "[codec][layout]") {
+  STATIC_REQUIRE(kvbits::FormatTraits<4, 32>::kBitsPerElement == 5.0);
+  STATIC_REQUIRE(sizeof(kvbits::Block<4, 32>) == 20);
+  STATIC_REQUIRE(sizeof(kvbits::Block<3, 32, Scheme::symmetric>) == 14);
+  STATIC_REQUIRE(layout_row_matches<2, 0, Scheme::asymmetric>());
+  STATIC_REQUIRE(layout_row_matches<3, 1, Scheme::asymmetric>());
+  STATIC_REQUIRE(layout_row_matches<4, 2, Scheme::asymmetric>());
+  STATIC_REQUIRE(layout_row_matches<5, 3, Scheme::asymmetric>());
+  STATIC_REQUIRE(layout_row_matches<6, 4, Scheme::asymmetric>());
+  STATIC_REQUIRE(layout_row_matches<8, 5, Scheme::asymmetric>());
+  STATIC_REQUIRE(layout_row_matches<2, 0, Scheme::symmetric>());
+  STATIC_REQUIRE(layout_row_matches<3, 1, Scheme::symmetric>());
+  STATIC_REQUIRE(layout_row_matches<4, 2, Scheme::symmetric>());
+  STATIC_REQUIRE(layout_row_matches<5, 3, Scheme::symmetric>());
+  STATIC_REQUIRE(layout_row_matches<6, 4, Scheme::symmetric>());
+  STATIC_REQUIRE(layout_row_matches<8, 5, Scheme::symmetric>());
+  STATIC_REQUIRE(kvbits::bits_per_element(QuantFormat{16, 32, Scheme::asymmetric}, 64) == 16.0);
+  STATIC_REQUIRE(kvbits::bits_per_element(QuantFormat{32, 32, Scheme::asymmetric}, 64) == 32.0);
+  STATIC_REQUIRE(kvbits::packed_size(QuantFormat{4, 0, Scheme::asymmetric}, 128) == 4 + 64);
+  STATIC_REQUIRE(kvbits::packed_size(QuantFormat{5, 32, Scheme::symmetric}, 1024) == 32 * (2 + 20));
+}
+
+TEST_CASE("backends satisfy the Backend concept and name themselves", "[codec]") {
+  STATIC_REQUIRE(kvbits::Backend<kvbits::ScalarBackend>);
+  STATIC_REQUIRE(kvbits::Backend<kvbits::XsimdBackend>);
+  STATIC_REQUIRE(kvbits::Backend<kvbits::DefaultBackend>);
+  STATIC_REQUIRE(kvbits::ScalarBackend::name() == "scalar");
+  STATIC_REQUIRE(kvbits::XsimdBackend::name().substr(0, 6) == "xsimd-");
+#if KVBITS_XSIMD_KERNELS
+  STATIC_REQUIRE(kvbits::XsimdBackend::available());
+  STATIC_REQUIRE(std::is_same_v<kvbits::DefaultBackend, kvbits::XsimdBackend>);
+  STATIC_REQUIRE(kvbits::XsimdBackend::alignment() >= 16);
+  // The name is the widest architecture this translation unit was compiled for.
+#if defined(__AVX512BW__)
+  STATIC_REQUIRE(kvbits::XsimdBackend::name() == "xsimd-avx512bw");
+#elif defined(__AVX2__) && defined(__FMA__)
+  STATIC_REQUIRE(kvbits::XsimdBackend::name() == "xsimd-fma3+avx2");
+#elif defined(__FMA__)
+  STATIC_REQUIRE(kvbits::XsimdBackend::name() == "xsimd-fma3+sse4.2");
+#else
+  STATIC_REQUIRE(kvbits::XsimdBackend::name() == "xsimd-sse4.2");
+#endif
+#else
+  STATIC_REQUIRE(std::is_same_v<kvbits::DefaultBackend, kvbits::ScalarBackend>);
+#endif
+  INFO("xsimd backend: " << kvbits::XsimdBackend::name());
+  SUCCEED();
+}
+
+// --- round trips --------------------------------------------------------------
+
+TEMPLATE_TEST_CASE("round trip stays within half a quantization step", "[codec][roundtrip]", kvbits::ScalarBackend,
+                   kvbits::XsimdBackend) {
+  std::uint32_t seed = 1;
+  for_each_format([&](const QuantFormat& format, std::size_t n) {
+    for (Kind kind : kKinds) {
+      const std::vector<float> x = make_vector(kind, n, seed++);
+      const auto packed = encode<TestType>(format, x);
+      const auto y = decode<TestType>(format, packed, n);
+      INFO(describe(format, n) << ", input " << kind_name(kind));
+      for (std::size_t i = 0; i < n; ++i) {
+        const float expected = format.bits == 32 ? x[i] : clamp_half_range(x[i]);
+        float bound = 0.0f;
+        if (format.bits == 16) {
+          bound = kHalfRelErr * std::fabs(expected) + kHalfAbsErr;
+        } else if (format.bits != 32) {
+          const auto affine = affine_of(format, packed, n, i);
+          const float top = static_cast<float>(kvbits::detail::max_code(format.bits));
+          bound = affine.scale / 2.0f +
+                  kRoundTripRelSlack * (std::fabs(affine.offset) + affine.scale * top + std::fabs(expected));
+        }
+        const float error = std::fabs(y[i] - expected);
+        if (!(std::isfinite(y[i]) && error <= bound)) {
+          INFO("index " << i << ": input " << x[i] << ", expected " << expected << ", actual " << y[i]
+                        << ", error " << error << " > bound " << bound);
+          CHECK(error <= bound);
+          CHECK(std::isfinite(y[i]));
+          break;
+        }
+      }
+      // Constant groups: asymmetric stores the constant as min with scale 0, so an
+      // fp16-representable constant (and zero in every scheme) decodes exactly.
+      const bool exact = format.bits == 32 || kind == Kind::zeros ||
+                         (kind == Kind::constant && (format.bits == 16 || format.scheme == Scheme::asymmetric));
+      if (exact) {
+        for (std::size_t i = 0; i < n; ++i) {
+          if (y[i] != x[i]) {
+            INFO("index " << i << ": expected exactly " << x[i] << ", actual " << y[i]);
+            CHECK(y[i] == x[i]);
+            break;
+          }
+        }
+      }
+    }
+  });
+}
+
+TEMPLATE_TEST_CASE("huge inputs saturate to the fp16 range instead of overflowing", "[codec][roundtrip]",
+                   kvbits::ScalarBackend, kvbits::XsimdBackend) {
+  for (int bits : {2, 3, 4, 5, 6, 8, 16}) {
+    for (Scheme scheme : kSchemes) {
+      const QuantFormat format{bits, 32, scheme};
+      std::vector<float> x(64, 1e30f);
+      for (std::size_t i = 0; i < x.size(); i += 2) x[i] = -1e30f;
+      const auto packed = encode<TestType>(format, x);
+      const auto y = decode<TestType>(format, packed, x.size());
+      INFO(describe(format, x.size()));
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        // Saturated to +-65504, up to half a step of the group's grid (which may
+        // overshoot 65504 by that much: min + scale * max_code with scale rounded up).
+        const float half_step = bits == 16 ? 0.0f : affine_of(format, packed, x.size(), i).scale / 2.0f;
+        CAPTURE(i, x[i], y[i], half_step);
+        REQUIRE(std::isfinite(y[i]));
+        REQUIRE(std::fabs(y[i] - clamp_half_range(x[i])) <= half_step * (1.0f + kRoundTripRelSlack));
+        REQUIRE(std::signbit(y[i]) == std::signbit(x[i]));
+      }
+    }
+  }
+}
+
+// --- SIMD == scalar -------------------------------------------------------------
+
+TEST_CASE("xsimd encode is byte-identical to the scalar reference", "[codec][simd]") {
+  INFO("xsimd backend: " << kvbits::XsimdBackend::name());
+  std::uint32_t seed = 100;
+  for_each_format([&](const QuantFormat& format, std::size_t n) {
+    for (Kind kind : kKinds) {
+      const std::vector<float> x = make_vector(kind, n, seed++);
+      const auto expected = encode<kvbits::ScalarBackend>(format, x);
+      const auto actual = encode<kvbits::XsimdBackend>(format, x);
+      const auto mismatch = std::mismatch(expected.begin(), expected.end(), actual.begin());
+      if (mismatch.first != expected.end()) {
+        const auto byte = static_cast<std::size_t>(mismatch.first - expected.begin());
+        INFO(describe(format, n) << ", input " << kind_name(kind) << ": byte " << byte << " of " << expected.size()
+                                 << ", expected " << int{*mismatch.first} << ", actual " << int{*mismatch.second});
+        CHECK(mismatch.first == expected.end());
+      }
+    }
+  });
+}
+
+TEST_CASE("xsimd decode, dot and axpy agree with the scalar reference", "[codec][simd]") {
+  INFO("xsimd backend: " << kvbits::XsimdBackend::name());
+  std::uint32_t seed = 200;
+  for_each_format([&](const QuantFormat& format, std::size_t n) {
+    for (Kind kind : {Kind::random, Kind::outliers, Kind::mixed_scale, Kind::huge}) {
+      INFO(describe(format, n) << ", input " << kind_name(kind));
+      const std::vector<float> x = make_vector(kind, n, seed++);
+      const std::vector<float> q = make_vector(Kind::random, n, seed++);
+      const auto packed = encode<kvbits::ScalarBackend>(format, x);
+
+      const auto expected = decode<kvbits::ScalarBackend>(format, packed, n);
+      const auto actual = decode<kvbits::XsimdBackend>(format, packed, n);
+      float magnitude = 0.0f;  // sum |q_i| * (|offset| + scale * code_i)
+      for (std::size_t i = 0; i < n; ++i) {
+        const float terms = term_magnitude(format, packed, expected, i);
+        magnitude += std::fabs(q[i]) * terms;
+        const float tolerance = kDecodeRelTol * terms;
+        if (!(std::fabs(actual[i] - expected[i]) <= tolerance)) {
+          INFO("decode index " << i << ": expected " << expected[i] << ", actual " << actual[i]);
+          CHECK(std::fabs(actual[i] - expected[i]) <= tolerance);
+          break;
+        }
+      }
+
+      const float dot_expected = kvbits::ScalarBackend::dot(format, q, packed);
+      const float dot_actual = kvbits::XsimdBackend::dot(format, q, packed);
+      INFO("dot: expected " << dot_expected << ", actual " << dot_actual << ", term magnitude " << magnitude);
+      CHECK(std::fabs(dot_actual - dot_expected) <= dot_tolerance(format.bits) * magnitude + kTinyAbs);
+
+      const float w = -0.75f;
+      std::vector<float> y_expected(q);
+      std::vector<float> y_actual(q);
+      kvbits::ScalarBackend::axpy(format, w, packed, y_expected);
+      kvbits::XsimdBackend::axpy(format, w, packed, y_actual);
+      for (std::size_t i = 0; i < n; ++i) {
+        const float tolerance =
+            kMaxRelErrAxpy * (std::fabs(q[i]) + std::fabs(w) * term_magnitude(format, packed, expected, i)) + kTinyAbs;
+        if (!(std::fabs(y_actual[i] - y_expected[i]) <= tolerance)) {
+          INFO("axpy index " << i << ": expected " << y_expected[i] << ", actual " << y_actual[i]);
+          CHECK(std::fabs(y_actual[i] - y_expected[i]) <= tolerance);
+          break;
+        }
+      }
+    }
+  });
+}
+
+// --- fused ops == decode then op -------------------------------------------------
+
+TEMPLATE_TEST_CASE("dot_rows and axpy_rows equal decode-then-dot and decode-then-axpy", "[codec][rows]",
+                   kvbits::ScalarBackend, kvbits::XsimdBackend) {
+  constexpr std::size_t kRows = 13;
+  constexpr std::size_t kPadding = 3;  // rows may sit in a larger stride
+  std::uint32_t seed = 300;
+  for_each_format([&](const QuantFormat& format, std::size_t n) {
+    INFO(describe(format, n));
+    const std::size_t row_bytes = kvbits::packed_size(format, n);
+    const std::size_t stride = row_bytes + kPadding;
+    std::vector<std::uint8_t> rows(kRows * stride, 0xEE);
+    std::vector<std::vector<float>> decoded(kRows);
+    for (std::size_t r = 0; r < kRows; ++r) {
+      const auto x = make_vector(r % 2 == 0 ? Kind::outliers : Kind::random, n, seed++);
+      TestType::encode(format, x, std::span(rows).subspan(r * stride, row_bytes));
+      decoded[r].resize(n);
+      TestType::decode(format, std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes), decoded[r]);
+    }
+    const auto q = make_vector(Kind::random, n, seed++);
+    std::vector<float> weights(kRows);
+    for (std::size_t r = 0; r < kRows; ++r) weights[r] = 1.0f / static_cast<float>(r + 2);
+
+    std::vector<float> scores(kRows);
+    TestType::dot_rows(format, q.data(), n, rows.data(), stride, kRows, scores.data());
+    for (std::size_t r = 0; r < kRows; ++r) {
+      const std::span<const std::uint8_t> packed = std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes);
+      float expected = 0.0f;
+      float magnitude = 0.0f;
+      for (std::size_t i = 0; i < n; ++i) {
+        expected += q[i] * decoded[r][i];
+        magnitude += std::fabs(q[i]) * term_magnitude(format, packed, decoded[r], i);
+      }
+      const float single = TestType::dot(format, q, packed);
+      INFO("row " << r << ": expected " << expected << ", dot_rows " << scores[r] << ", dot " << single);
+      CHECK(std::fabs(scores[r] - expected) <= dot_tolerance(format.bits) * magnitude + kTinyAbs);
+      CHECK(std::fabs(single - expected) <= dot_tolerance(format.bits) * magnitude + kTinyAbs);
+    }
+
+    std::vector<float> y(q);
+    TestType::axpy_rows(format, weights.data(), n, rows.data(), stride, kRows, y.data());
+    for (std::size_t i = 0; i < n; ++i) {
+      float expected = q[i];
+      float magnitude = std::fabs(q[i]);
+      for (std::size_t r = 0; r < kRows; ++r) {
+        expected += weights[r] * decoded[r][i];
+        const std::span<const std::uint8_t> packed = std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes);
+        magnitude += weights[r] * term_magnitude(format, packed, decoded[r], i);
+      }
+      if (!(std::fabs(y[i] - expected) <= kMaxRelErrAxpyRows * magnitude + kTinyAbs)) {
+        INFO("axpy_rows index " << i << ": expected " << expected << ", actual " << y[i]);
+        CHECK(std::fabs(y[i] - expected) <= kMaxRelErrAxpyRows * magnitude + kTinyAbs);
+        break;
+      }
+    }
+    // The padding between rows is never written.
+    for (std::size_t r = 0; r < kRows; ++r) {
+      for (std::size_t b = row_bytes; b < stride; ++b) REQUIRE(rows[r * stride + b] == 0xEE);
+    }
+  });
+}
+
+// --- errors -------------------------------------------------------------------------
+
+namespace {
+
+template <class Fn>
+kvbits::Errc error_code_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const kvbits::Error& error) {
+    return error.code();
+  }
+  FAIL("expected kvbits::Error, nothing was thrown");
+  return kvbits::Errc::unsupported;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("invalid calls throw the documented errors and write nothing", "[codec][errors]",
+                   kvbits::ScalarBackend, kvbits::XsimdBackend) {
+  const QuantFormat format{4, 32, Scheme::asymmetric};
+  const std::size_t n = 64;
+  std::vector<float> x = make_vector(Kind::random, n, 7);
+  constexpr std::uint8_t kCanary = 0xA5;
+
+  SECTION("NaN or Inf input: non_finite_input, output untouched") {
+    for (int bits : kBitWidths) {
+      for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                        -std::numeric_limits<float>::infinity()}) {
+        for (std::size_t where : {std::size_t{0}, std::size_t{37}, n - 1}) {
+          const QuantFormat f{bits, 32, Scheme::asymmetric};
+          std::vector<float> input(x);
+          input[where] = bad;
+          std::vector<std::uint8_t> out(kvbits::packed_size(f, n), kCanary);
+          CAPTURE(bits, bad, where);
+          CHECK(error_code_of([&] { TestType::encode(f, input, out); }) == kvbits::Errc::non_finite_input);
+          CHECK(std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == kCanary; }));
+        }
+      }
+    }
+  }
+
+  SECTION("wrong buffer sizes: shape_mismatch") {
+    const std::size_t size = kvbits::packed_size(format, n);
+    for (std::size_t wrong : {size - 1, size + 1, std::size_t{0}}) {
+      CAPTURE(wrong, size);
+      std::vector<std::uint8_t> out(wrong, kCanary);
+      std::vector<float> y(n);
+      CHECK(error_code_of([&] { TestType::encode(format, x, out); }) == kvbits::Errc::shape_mismatch);
+      CHECK(std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == kCanary; }));
+      CHECK(error_code_of([&] { TestType::decode(format, out, y); }) == kvbits::Errc::shape_mismatch);
+      CHECK(error_code_of([&] { static_cast<void>(TestType::dot(format, x, out)); }) == kvbits::Errc::shape_mismatch);
+      CHECK(error_code_of([&] { TestType::axpy(format, 1.0f, out, y); }) == kvbits::Errc::shape_mismatch);
+    }
+  }
+
+  SECTION("unsupported bit widths: invalid_argument") {
+    for (int bits : {7, 1, 0, 12, -4, 64}) {
+      CAPTURE(bits);
+      const QuantFormat f{bits, 32, Scheme::asymmetric};
+      std::vector<std::uint8_t> out(n * 4, kCanary);
+      std::vector<float> y(n);
+      CHECK(error_code_of([&] { TestType::encode(f, x, out); }) == kvbits::Errc::invalid_argument);
+      CHECK(error_code_of([&] { TestType::decode(f, out, y); }) == kvbits::Errc::invalid_argument);
+      CHECK(error_code_of([&] { static_cast<void>(TestType::dot(f, x, out)); }) == kvbits::Errc::invalid_argument);
+      CHECK(error_code_of([&] { TestType::axpy(f, 1.0f, out, y); }) == kvbits::Errc::invalid_argument);
+      CHECK(std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == kCanary; }));
+    }
+  }
+
+  SECTION("bad group sizes and vector lengths: invalid_argument") {
+    struct Case {
+      std::size_t group;
+      std::size_t length;
+    };
+    // G = 12 (not whole units), G not dividing n, n not a multiple of 8, n > 1024, n = 0.
+    for (const Case c : {Case{12, 48}, Case{64, 96}, Case{32, 48}, Case{8, 12}, Case{0, 20}, Case{8, 1032},
+                         Case{0, 2048}, Case{8, 0}}) {
+      CAPTURE(c.group, c.length);
+      const QuantFormat f{4, c.group, Scheme::asymmetric};
+      std::vector<float> input(c.length, 1.0f);
+      std::vector<std::uint8_t> out(c.length * 4 + 8, kCanary);
+      CHECK(error_code_of([&] { TestType::encode(f, input, out); }) == kvbits::Errc::invalid_argument);
+      CHECK(std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == kCanary; }));
+      CHECK(error_code_of([&] { TestType::decode(f, out, input); }) == kvbits::Errc::invalid_argument);
+    }
+    // 16 and 32 bits have no groups but still need n a multiple of 8 in [8, 1024].
+    for (int bits : {16, 32}) {
+      CAPTURE(bits);
+      std::vector<float> input(12, 1.0f);
+      std::vector<std::uint8_t> out(48, kCanary);
+      CHECK(error_code_of([&] { TestType::encode(QuantFormat{bits, 32, Scheme::asymmetric}, input, out); }) ==
+            kvbits::Errc::invalid_argument);
+    }
+  }
+}
+
+// --- fp16 helpers ---------------------------------------------------------------------
+
+namespace {
+
+bool is_nan_half(std::uint16_t h) { return (h & 0x7C00u) == 0x7C00u && (h & 0x3FFu) != 0; }
+
+/// Total order of finite halves as integers (sign-magnitude -> two's complement style).
+int half_order(std::uint16_t h) { return (h & 0x8000u) ? -static_cast<int>(h & 0x7FFFu) : static_cast<int>(h); }
+
+}  // namespace
+
+TEST_CASE("fp16: every half converts to float and back unchanged", "[fp16]") {
+  for (std::uint32_t bits = 0; bits <= 0xFFFFu; ++bits) {
+    const auto h = static_cast<std::uint16_t>(bits);
+    const float f = kvbits::half_to_float(h);
+    const float portable = kvbits::detail::half_to_float_portable(h);
+    if (is_nan_half(h)) {
+      if (!(std::isnan(f) && std::isnan(portable) && is_nan_half(kvbits::float_to_half(f)))) {
+        INFO("half 0x" << std::hex << bits << " is NaN, expected NaN after conversions");
+        CHECK(std::isnan(f));
+        CHECK(std::isnan(portable));
+      }
+      continue;
+    }
+    const std::uint16_t back = kvbits::float_to_half(f);
+    const std::uint16_t back_portable = kvbits::detail::float_to_half_portable(portable);
+    if (std::bit_cast<std::uint32_t>(f) != std::bit_cast<std::uint32_t>(portable) || back != h ||
+        back_portable != h) {
+      INFO("half 0x" << std::hex << bits << ": float " << f << " vs portable " << portable << ", back 0x" << back
+                     << ", portable back 0x" << back_portable);
+      CHECK(back == h);
+      CHECK(back_portable == h);
+      CHECK(std::bit_cast<std::uint32_t>(f) == std::bit_cast<std::uint32_t>(portable));
+    }
+  }
+}
+
+TEST_CASE("fp16: float_to_half agrees with the portable RNE conversion", "[fp16]") {
+  std::mt19937 rng(42);
+  std::uniform_int_distribution<std::uint32_t> any_bits;
+  std::size_t checked = 0;
+  const auto check = [&](float value) {
+    const std::uint16_t expected = kvbits::detail::float_to_half_portable(value);
+    const std::uint16_t actual = kvbits::float_to_half(value);
+    ++checked;
+    if (std::isnan(value) ? !(is_nan_half(expected) && is_nan_half(actual)) : expected != actual) {
+      INFO("input " << value << " (0x" << std::hex << std::bit_cast<std::uint32_t>(value) << "): expected 0x"
+                    << expected << ", actual 0x" << actual);
+      CHECK(expected == actual);
+    }
+  };
+  // Random bit patterns cover every exponent, including overflow, denormals and NaN.
+  for (int i = 0; i < 1'000'000; ++i) check(std::bit_cast<float>(any_bits(rng)));
+  // Exact midpoints between neighbouring halves: RNE picks the even one.
+  for (std::uint32_t bits = 0; bits < 0x7BFFu; ++bits) {
+    const auto h = static_cast<std::uint16_t>(bits);
+    const float lo = kvbits::half_to_float(h);
+    const float hi = kvbits::half_to_float(static_cast<std::uint16_t>(h + 1));
+    const float mid = lo + (hi - lo) / 2.0f;  // exact: one more bit than fp16 has
+    check(mid);
+    check(-mid);
+    const std::uint16_t even = (h & 1u) == 0 ? h : static_cast<std::uint16_t>(h + 1);
+    if (kvbits::float_to_half(mid) != even) {
+      INFO("tie between 0x" << std::hex << bits << " and its successor: expected 0x" << even << ", actual 0x"
+                            << kvbits::float_to_half(mid));
+      CHECK(kvbits::float_to_half(mid) == even);
+    }
+  }
+  CHECK(checked > 1'000'000);
+  // Overflow: IEEE gives Inf, the saturating variant the largest finite value.
+  CHECK(kvbits::float_to_half(1e30f) == 0x7C00u);
+  CHECK(kvbits::float_to_half(65520.0f) == 0x7C00u);  // the first value that rounds past 65504
+  CHECK(kvbits::float_to_half(65519.99f) == 0x7BFFu);
+}
+
+TEST_CASE("fp16: directed rounding brackets the input and saturation is finite", "[fp16]") {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<std::uint32_t> any_bits;
+  for (int i = 0; i < 500'000; ++i) {
+    float value = std::bit_cast<float>(any_bits(rng));
+    if (!std::isfinite(value)) continue;
+    // Keep most inputs inside the fp16 range so that both neighbours exist.
+    if (i % 4 != 0) value = std::fmod(value, 70000.0f);
+    const std::uint16_t down = kvbits::float_to_half_down(value);
+    const std::uint16_t up = kvbits::float_to_half_up(value);
+    const float down_value = kvbits::half_to_float(down);
+    const float up_value = kvbits::half_to_float(up);
+    CAPTURE(value, down, up, down_value, up_value);
+    const float clamped = clamp_half_range(value);
+    // Bracketing: down <= x <= up (after saturation), and they are neighbours (or equal).
+    REQUIRE(down_value <= clamped);
+    REQUIRE(up_value >= clamped);
+    REQUIRE(half_order(up) - half_order(down) <= (down_value == up_value ? 0 : 1));
+    REQUIRE(std::isfinite(down_value));
+    REQUIRE(std::isfinite(up_value));
+  }
+  // Exactly representable values are returned unchanged by both.
+  for (float exact : {0.0f, 1.0f, -2.5f, 65504.0f, -65504.0f, 5.9604645e-08f, -5.9604645e-08f}) {
+    CAPTURE(exact);
+    CHECK(kvbits::half_to_float(kvbits::float_to_half_down(exact)) == exact);
+    CHECK(kvbits::half_to_float(kvbits::float_to_half_up(exact)) == exact);
+  }
+  // Tiny values straddle zero by one denormal step.
+  CHECK(kvbits::float_to_half_down(1e-10f) == 0x0000u);
+  CHECK(kvbits::float_to_half_up(1e-10f) == 0x0001u);
+  CHECK(kvbits::float_to_half_down(-1e-10f) == 0x8001u);
+  CHECK(kvbits::float_to_half_up(-1e-10f) == 0x8000u);
+  // Saturation.
+  CHECK(kvbits::float_to_half_saturate(1e30f) == 0x7BFFu);
+  CHECK(kvbits::float_to_half_saturate(-1e30f) == 0xFBFFu);
+  CHECK(kvbits::float_to_half_saturate(std::numeric_limits<float>::infinity()) == 0x7BFFu);
+  CHECK(is_nan_half(kvbits::float_to_half_saturate(std::numeric_limits<float>::quiet_NaN())));
+  CHECK(kvbits::float_to_half_down(1e30f) == 0x7BFFu);
+  CHECK(kvbits::float_to_half_up(-1e30f) == 0xFBFFu);
+  CHECK(kvbits::float_to_half_up(65504.5f) == 0x7BFFu);
+}
