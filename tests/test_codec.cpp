@@ -367,6 +367,67 @@ TEST_CASE("xsimd encode is byte-identical to the scalar reference", "[codec][sim
   });
 }
 
+TEST_CASE("xsimd encode matches the reference for random and adversarial group ranges", "[codec][simd]") {
+  // The SIMD encoders compute the fp16 group parameters in vectors (directed
+  // F16C rounding, vector division); this drives them with group ranges drawn
+  // from every float exponent and the fp16 edge cases (+-0, denormals, +-65504
+  // and beyond), four groups per vector so each lane of the parameter vector
+  // sees different data, and requires byte-identical output.
+  std::mt19937 rng(555);
+  std::uniform_int_distribution<std::uint32_t> any_bits;
+  std::uniform_real_distribution<float> unit(0.0f, 1.0f);
+  constexpr float kEdges[] = {0.0f,      -0.0f,      5.9604645e-08f, -5.9604645e-08f, 6.0975552e-05f,
+                              65504.0f,  -65504.0f,  65519.99f,      -65519.99f,      65520.0f,
+                              1e30f,     -1e30f,     1e-10f,         -1e-10f,         1.0f,
+                              -1.0f,     0.1f,       -0.1f,          3.4e38f,         -3.4e38f};
+  const auto random_value = [&](int kind) {
+    if (kind == 0) return kEdges[any_bits(rng) % std::size(kEdges)];
+    float value = std::bit_cast<float>(any_bits(rng));
+    while (!std::isfinite(value)) value = std::bit_cast<float>(any_bits(rng));
+    return kind == 1 ? std::fmod(value, 70000.0f) : value;
+  };
+  constexpr std::size_t kGroup = 32;
+  constexpr std::size_t kN = 4 * kGroup;
+  std::vector<float> x(kN);
+  std::size_t mismatches = 0;
+  for (std::size_t trial = 0; trial < 20000; ++trial) {
+    for (std::size_t g = 0; g < 4; ++g) {
+      float a = random_value(static_cast<int>(any_bits(rng) % 3));
+      float b = random_value(static_cast<int>(any_bits(rng) % 3));
+      if (any_bits(rng) % 8 == 0) b = a;  // constant groups
+      if (b < a) std::swap(a, b);
+      for (std::size_t i = 0; i < kGroup; ++i) {
+        // Endpoints at varying positions, the rest in between.
+        const float t = unit(rng);
+        x[g * kGroup + i] = i == (trial + g) % kGroup ? a : (i == (trial + 3 * g + 1) % kGroup ? b : a + (b - a) * t);
+        if (!std::isfinite(x[g * kGroup + i])) x[g * kGroup + i] = a;
+      }
+    }
+    for (int bits : {2, 4, 8}) {
+      for (Scheme scheme : kSchemes) {
+        const QuantFormat format{bits, kGroup, scheme};
+        const auto expected = encode<kvbits::ScalarBackend>(format, x);
+        const auto actual = encode<kvbits::XsimdBackend>(format, x);
+        const auto mismatch = std::mismatch(expected.begin(), expected.end(), actual.begin());
+        if (mismatch.first != expected.end() && mismatches++ < 5) {
+          const auto byte = static_cast<std::size_t>(mismatch.first - expected.begin());
+          const std::size_t g = byte / kvbits::group_bytes(bits, kGroup, scheme);
+          INFO(describe(format, kN) << ", trial " << trial << ": byte " << byte << " (group " << g << ", range ["
+                                    << *std::min_element(x.begin() + static_cast<std::ptrdiff_t>(g * kGroup),
+                                                         x.begin() + static_cast<std::ptrdiff_t>((g + 1) * kGroup))
+                                    << ", "
+                                    << *std::max_element(x.begin() + static_cast<std::ptrdiff_t>(g * kGroup),
+                                                         x.begin() + static_cast<std::ptrdiff_t>((g + 1) * kGroup))
+                                    << "]), expected " << int{*mismatch.first} << ", actual "
+                                    << int{*mismatch.second});
+          CHECK(mismatch.first == expected.end());
+        }
+      }
+    }
+  }
+  CHECK(mismatches == 0);
+}
+
 TEST_CASE("xsimd decode, dot and axpy agree with the scalar reference", "[codec][simd]") {
   INFO("xsimd backend: " << kvbits::XsimdBackend::name());
   std::uint32_t seed = 200;
@@ -474,6 +535,76 @@ TEMPLATE_TEST_CASE("dot_rows and axpy_rows equal decode-then-dot and decode-then
       for (std::size_t b = row_bytes; b < stride; ++b) REQUIRE(rows[r * stride + b] == 0xEE);
     }
   });
+}
+
+TEST_CASE("xsimd dot_rows and axpy_rows match the scalar reference over many rows", "[codec][rows][simd]") {
+  // More rows than any batch width, and not a multiple of one, so the kernels'
+  // batched row reduction and their tail both run; n = 64 and 128 take the
+  // fixed-length (register-resident) kernels for every group size.
+  constexpr std::size_t kRows = 37;
+  constexpr std::size_t kPadding = 5;
+  std::uint32_t seed = 400;
+  for (int bits : {2, 3, 4, 8, 16, 32}) {
+    for (std::size_t group : {std::size_t{32}, std::size_t{64}, std::size_t{128}, std::size_t{0}}) {
+      for (Scheme scheme : kSchemes) {
+        for (std::size_t n : {std::size_t{64}, std::size_t{128}}) {
+          const QuantFormat format{bits, group, scheme};
+          if (!valid_combination(format, n)) continue;  // 16/32 bits: once per n
+          INFO(describe(format, n));
+          const std::size_t row_bytes = kvbits::packed_size(format, n);
+          const std::size_t stride = row_bytes + kPadding;
+          std::vector<std::uint8_t> rows(kRows * stride, 0xEE);
+          std::vector<std::vector<float>> decoded(kRows, std::vector<float>(n));
+          for (std::size_t r = 0; r < kRows; ++r) {
+            const auto x = make_vector(r % 3 == 0 ? Kind::outliers : Kind::random, n, seed++);
+            const std::span<std::uint8_t> packed = std::span(rows).subspan(r * stride, row_bytes);
+            kvbits::ScalarBackend::encode(format, x, packed);
+            kvbits::ScalarBackend::decode(format, packed, decoded[r]);
+          }
+          const auto q = make_vector(Kind::random, n, seed++);
+          std::vector<float> weights(kRows);
+          for (std::size_t r = 0; r < kRows; ++r) weights[r] = (r % 2 == 0 ? 1.0f : -0.5f) / static_cast<float>(r + 1);
+
+          std::vector<float> expected_scores(kRows);
+          std::vector<float> actual_scores(kRows);
+          kvbits::ScalarBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows, expected_scores.data());
+          kvbits::XsimdBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows, actual_scores.data());
+          for (std::size_t r = 0; r < kRows; ++r) {
+            const std::span<const std::uint8_t> packed =
+                std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes);
+            float magnitude = 0.0f;
+            for (std::size_t i = 0; i < n; ++i) magnitude += std::fabs(q[i]) * term_magnitude(format, packed, decoded[r], i);
+            if (!(std::fabs(actual_scores[r] - expected_scores[r]) <= dot_tolerance(bits) * magnitude + kTinyAbs)) {
+              INFO("dot_rows row " << r << ": expected " << expected_scores[r] << ", actual " << actual_scores[r]
+                                   << ", term magnitude " << magnitude);
+              CHECK(std::fabs(actual_scores[r] - expected_scores[r]) <= dot_tolerance(bits) * magnitude + kTinyAbs);
+            }
+          }
+
+          std::vector<float> y_expected(q);
+          std::vector<float> y_actual(q);
+          kvbits::ScalarBackend::axpy_rows(format, weights.data(), n, rows.data(), stride, kRows, y_expected.data());
+          kvbits::XsimdBackend::axpy_rows(format, weights.data(), n, rows.data(), stride, kRows, y_actual.data());
+          for (std::size_t i = 0; i < n; ++i) {
+            float magnitude = std::fabs(q[i]);
+            for (std::size_t r = 0; r < kRows; ++r) {
+              const std::span<const std::uint8_t> packed =
+                  std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes);
+              magnitude += std::fabs(weights[r]) * term_magnitude(format, packed, decoded[r], i);
+            }
+            if (!(std::fabs(y_actual[i] - y_expected[i]) <= kMaxRelErrAxpyRows * magnitude + kTinyAbs)) {
+              INFO("axpy_rows index " << i << ": expected " << y_expected[i] << ", actual " << y_actual[i]);
+              CHECK(std::fabs(y_actual[i] - y_expected[i]) <= kMaxRelErrAxpyRows * magnitude + kTinyAbs);
+              break;
+            }
+          }
+          for (std::size_t r = 0; r < kRows; ++r) {
+            for (std::size_t b = row_bytes; b < stride; ++b) REQUIRE(rows[r * stride + b] == 0xEE);
+          }
+        }
+      }
+    }
+  }
 }
 
 // --- errors -------------------------------------------------------------------------

@@ -69,12 +69,19 @@ constexpr double bits_per_element(const QuantFormat& format, std::size_t n) noex
   return 8.0 * static_cast<double>(packed_size(format, n)) / static_cast<double>(n);
 }
 
-/**
- * Checks that `format` can store a vector of n elements.
- * @throws Error(invalid_argument) saying which rule is broken.
- */
-inline void validate(const QuantFormat& format, std::size_t n) {
-  // Runs once per encoded token, so messages are built only when a rule is broken.
+namespace detail {
+
+/// Whether `format` can store a vector of n elements (the rules validate() explains).
+constexpr bool format_fits(const QuantFormat& format, std::size_t n) noexcept {
+  if (!is_supported_bits(format.bits) || n == 0 || n > kMaxVectorLength || n % 8 != 0) return false;
+  if (!is_grouped_bits(format.bits)) return true;
+  const std::size_t group = effective_group_size(format, n);
+  return group % 8 == 0 && n % group == 0;
+}
+
+/// The throwing half of validate(): names the broken rule. Cold and out of line
+/// so that the check inlined into every encode stays a few instructions.
+[[gnu::cold, gnu::noinline]] inline void explain_invalid_format(const QuantFormat& format, std::size_t n) {
   if (!is_supported_bits(format.bits)) {
     throw Error(Errc::invalid_argument, "bit width " + std::to_string(format.bits) +
                                             " is not supported; use 2, 3, 4, 5, 6, 8, 16 or 32");
@@ -91,6 +98,17 @@ inline void validate(const QuantFormat& format, std::size_t n) {
                                             " must be a multiple of 8 that divides the vector length " +
                                             std::to_string(n));
   }
+}
+
+}  // namespace detail
+
+/**
+ * Checks that `format` can store a vector of n elements.
+ * @throws Error(invalid_argument) saying which rule is broken.
+ */
+inline void validate(const QuantFormat& format, std::size_t n) {
+  // Runs once per encoded token, so messages are built only when a rule is broken.
+  if (!detail::format_fits(format, n)) [[unlikely]] detail::explain_invalid_format(format, n);
 }
 
 /**

@@ -3,10 +3,12 @@
 
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics
-// (_mm512_undefined_*, GCC bug 105593); the diagnostic state where the
+// (_mm512_undefined_*, GCC bug 105593; -Wuninitialized
+// when they are inlined into fully unrolled kernels); the diagnostic state where the
 // intrinsics header is first parsed decides, so silence it there only.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <xsimd/xsimd.hpp>
 #if defined(__GNUC__) && !defined(__clang__)
@@ -33,10 +35,12 @@
 #define KVBITS_XSIMD_KERNELS 1
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics
-// (_mm512_undefined_*, GCC bug 105593); the diagnostic state where the
+// (_mm512_undefined_*, GCC bug 105593; -Wuninitialized
+// when they are inlined into fully unrolled kernels); the diagnostic state where the
 // intrinsics header is first parsed decides, so silence it there only.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #include <immintrin.h>
 #if defined(__GNUC__) && !defined(__clang__)
@@ -162,7 +166,8 @@ struct StreamTables {
  *  - load_halves / store_halves: W binary16 <-> W floats (RNE; stores expect
  *    values already clamped to +-65504);
  *  - load_stream<Bits>: kStreamCodes codes of a bit-stream unit sequence ->
- *    kStreamCodes / W batches, reading exactly kStreamCodes * Bits / 8 bytes.
+ *    kStreamCodes / W batches, reading exactly kStreamCodes * Bits / 8 bytes;
+ *  - reduce_rows: W batches -> one batch whose lane k is the sum of batch k.
  */
 template <class A, std::size_t W = xsimd::batch<float, A>::size>
 struct Lanes;
@@ -213,6 +218,7 @@ struct Lanes<A, 4> {
       out[half] = I(_mm_and_si128(_mm_srli_epi32(scaled, 8), mask));
     }
   }
+  static KVBITS_ALWAYS_INLINE F reduce_rows(const F (&rows)[kWidth]) noexcept { return xsimd::haddp(rows); }
 };
 
 #if defined(__AVX2__)
@@ -255,6 +261,7 @@ struct Lanes<A, 8> {
         _mm256_srlv_epi32(window, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(T::shift.data())));
     out[0] = I(_mm256_and_si256(shifted, _mm256_set1_epi32((1 << Bits) - 1)));
   }
+  static KVBITS_ALWAYS_INLINE F reduce_rows(const F (&rows)[kWidth]) noexcept { return xsimd::haddp(rows); }
 };
 #endif
 
@@ -292,6 +299,46 @@ struct Lanes<A, 16> {
     const __m512i window = _mm512_shuffle_epi8(raw, _mm512_loadu_si512(T::shuffle.data()));
     const __m512i shifted = _mm512_srlv_epi32(window, _mm512_loadu_si512(T::shift.data()));
     out[0] = I(_mm512_and_si512(shifted, _mm512_set1_epi32((1 << Bits) - 1)));
+  }
+  /// Lane k of the result is the minimum (Max = false) or maximum of batch k.
+  template <bool Max>
+  static KVBITS_ALWAYS_INLINE __m128 reduce_four(const F (&v)[4]) noexcept {
+    const auto pick = [](__m512 a, __m512 b) { return Max ? _mm512_max_ps(a, b) : _mm512_min_ps(a, b); };
+    // [v0 | v1] and [v2 | v3] in 8 lanes each, then [v0 | v1 | v2 | v3] in 4 lanes each.
+    const __m512 a0 = pick(_mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                           _mm512_shuffle_f32x4(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m512 a1 = pick(_mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                           _mm512_shuffle_f32x4(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 b = pick(_mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(2, 0, 2, 0)),
+                    _mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(3, 1, 3, 1)));
+    b = pick(b, _mm512_permute_ps(b, _MM_SHUFFLE(2, 3, 0, 1)));
+    b = pick(b, _mm512_permute_ps(b, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12), b));
+  }
+  // xsimd 8.1's AVX-512 haddp returns the sums in a permuted lane order, so
+  // this is a transposing tree of its own: halve every batch while pairing
+  // batches, four times, then one permute restores the row order.
+  static KVBITS_ALWAYS_INLINE F reduce_rows(const F (&rows)[kWidth]) noexcept {
+    __m512 a[8];
+    for (std::size_t k = 0; k < 8; ++k) {
+      a[k] = _mm512_add_ps(_mm512_shuffle_f32x4(rows[k], rows[k + 8], _MM_SHUFFLE(1, 0, 1, 0)),
+                           _mm512_shuffle_f32x4(rows[k], rows[k + 8], _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+    __m512 b[4];
+    for (std::size_t k = 0; k < 4; ++k) {
+      b[k] = _mm512_add_ps(_mm512_shuffle_f32x4(a[k], a[k + 4], _MM_SHUFFLE(2, 0, 2, 0)),
+                           _mm512_shuffle_f32x4(a[k], a[k + 4], _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+    __m512 c[2];
+    for (std::size_t k = 0; k < 2; ++k) {
+      c[k] = _mm512_add_ps(_mm512_shuffle_ps(b[k], b[k + 2], _MM_SHUFFLE(1, 0, 1, 0)),
+                           _mm512_shuffle_ps(b[k], b[k + 2], _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+    // Lane p now holds the sum of row {0,2,1,3,8,10,9,11,4,6,5,7,12,14,13,15}[p]
+    // (the permutation is its own inverse).
+    const __m512 sums = _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                      _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    return F(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15), sums));
   }
 };
 #endif

@@ -7,10 +7,12 @@
 
 #if defined(__GNUC__) && !defined(__clang__)
 // GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics
-// (_mm512_undefined_*, GCC bug 105593); the diagnostic state where the
+// (_mm512_undefined_*, GCC bug 105593; -Wuninitialized
+// when they are inlined into fully unrolled kernels); the diagnostic state where the
 // intrinsics header is first parsed decides, so silence it there only.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #if defined(__F16C__)
 #include <immintrin.h>
