@@ -66,14 +66,22 @@ constexpr float kMaxRelErrAxpyRows = 1e-5f;           // per element, summed ove
 
 constexpr float dot_tolerance(int bits) {
   switch (bits) {
-    case 2: return kMaxRelErrDot2Bit;
-    case 3: return kMaxRelErrDot3Bit;
-    case 4: return kMaxRelErrDot4Bit;
-    case 5: return kMaxRelErrDot5Bit;
-    case 6: return kMaxRelErrDot6Bit;
-    case 8: return kMaxRelErrDot8Bit;
-    case 16: return kMaxRelErrDot16Bit;
-    default: return kMaxRelErrDot32Bit;
+    case 2:
+      return kMaxRelErrDot2Bit;
+    case 3:
+      return kMaxRelErrDot3Bit;
+    case 4:
+      return kMaxRelErrDot4Bit;
+    case 5:
+      return kMaxRelErrDot5Bit;
+    case 6:
+      return kMaxRelErrDot6Bit;
+    case 8:
+      return kMaxRelErrDot8Bit;
+    case 16:
+      return kMaxRelErrDot16Bit;
+    default:
+      return kMaxRelErrDot32Bit;
   }
 }
 
@@ -83,19 +91,27 @@ constexpr float kTinyAbs = 1e-30f;
 // --- inputs -----------------------------------------------------------------
 
 enum class Kind { random, outliers, constant, constant_unrepresentable, zeros, denormals, huge, mixed_scale };
-constexpr Kind kKinds[] = {Kind::random,    Kind::outliers,  Kind::constant, Kind::constant_unrepresentable,
-                           Kind::zeros,     Kind::denormals, Kind::huge,     Kind::mixed_scale};
+constexpr Kind kKinds[] = {Kind::random, Kind::outliers,  Kind::constant, Kind::constant_unrepresentable,
+                           Kind::zeros,  Kind::denormals, Kind::huge,     Kind::mixed_scale};
 
 const char* kind_name(Kind kind) {
   switch (kind) {
-    case Kind::random: return "random";
-    case Kind::outliers: return "outlier channels";
-    case Kind::constant: return "constant (fp16-representable)";
-    case Kind::constant_unrepresentable: return "constant (not fp16-representable)";
-    case Kind::zeros: return "signed zeros";
-    case Kind::denormals: return "denormals";
-    case Kind::huge: return "huge magnitudes";
-    case Kind::mixed_scale: return "groups of very different scale";
+    case Kind::random:
+      return "random";
+    case Kind::outliers:
+      return "outlier channels";
+    case Kind::constant:
+      return "constant (fp16-representable)";
+    case Kind::constant_unrepresentable:
+      return "constant (not fp16-representable)";
+    case Kind::zeros:
+      return "signed zeros";
+    case Kind::denormals:
+      return "denormals";
+    case Kind::huge:
+      return "huge magnitudes";
+    case Kind::mixed_scale:
+      return "groups of very different scale";
   }
   return "?";
 }
@@ -106,24 +122,43 @@ std::vector<float> make_vector(Kind kind, std::size_t n, std::uint32_t seed) {
   std::vector<float> x(n);
   for (std::size_t i = 0; i < n; ++i) {
     switch (kind) {
-      case Kind::random: x[i] = normal(rng); break;
+      case Kind::random:
+        x[i] = normal(rng);
+        break;
       // Real keys have a few channels ~100x larger than the rest.
-      case Kind::outliers: x[i] = normal(rng) * (i % 64 == 3 || i % 64 == 40 ? 100.0f : 1.0f); break;
-      case Kind::constant: x[i] = -1.375f; break;
-      case Kind::constant_unrepresentable: x[i] = 0.1f; break;
-      case Kind::zeros: x[i] = (i % 3 == 0) ? -0.0f : 0.0f; break;
-      case Kind::denormals: x[i] = normal(rng) * 1e-39f; break;
-      case Kind::huge: x[i] = (i % 4 == 0) ? 1e30f : (i % 4 == 1 ? -1e30f : normal(rng) * 1e5f); break;
-      case Kind::mixed_scale: x[i] = normal(rng) * std::ldexp(1.0f, static_cast<int>(i / 8 % 5) * 6 - 12); break;
+      case Kind::outliers:
+        x[i] = normal(rng) * (i % 64 == 3 || i % 64 == 40 ? 100.0f : 1.0f);
+        break;
+      case Kind::constant:
+        x[i] = -1.375f;
+        break;
+      case Kind::constant_unrepresentable:
+        x[i] = 0.1f;
+        break;
+      case Kind::zeros:
+        x[i] = (i % 3 == 0) ? -0.0f : 0.0f;
+        break;
+      case Kind::denormals:
+        x[i] = normal(rng) * 1e-39f;
+        break;
+      case Kind::huge:
+        x[i] = (i % 4 == 0) ? 1e30f : (i % 4 == 1 ? -1e30f : normal(rng) * 1e5f);
+        break;
+      case Kind::mixed_scale:
+        x[i] = normal(rng) * std::ldexp(1.0f, static_cast<int>(i / 8 % 5) * 6 - 12);
+        break;
     }
   }
   return x;
 }
 
-std::size_t group_of(const QuantFormat& format, std::size_t n) { return kvbits::effective_group_size(format, n); }
+std::size_t group_of(const QuantFormat& format, std::size_t n) {
+  return kvbits::effective_group_size(format, n);
+}
 
 bool valid_combination(const QuantFormat& format, std::size_t n) {
-  if (!kvbits::is_grouped_bits(format.bits)) return format.group_size == 32 && format.scheme == Scheme::asymmetric;
+  if (!kvbits::is_grouped_bits(format.bits))
+    return format.group_size == 32 && format.scheme == Scheme::asymmetric;
   const std::size_t group = group_of(format, n);
   return n % group == 0;
 }
@@ -151,16 +186,16 @@ void for_each_format(Fn&& fn) {
 float clamp_half_range(float x) { return std::clamp(x, -kvbits::kHalfMax, kvbits::kHalfMax); }
 
 /// The affine map (scale, offset) of element i's group.
-kvbits::detail::GroupAffine affine_of(const QuantFormat& format, std::span<const std::uint8_t> packed, std::size_t n,
-                                      std::size_t i) {
+kvbits::detail::GroupAffine affine_of(const QuantFormat& format, std::span<const std::uint8_t> packed,
+                                      std::size_t n, std::size_t i) {
   const std::size_t group = group_of(format, n);
   const std::size_t block = kvbits::group_bytes(format.bits, group, format.scheme);
   return kvbits::detail::load_affine(packed.data() + i / group * block, format.scheme, format.bits);
 }
 
 /// Magnitude of the terms that make up x^_i: |offset| + scale * code (= |x^_i| for 16/32 bits).
-float term_magnitude(const QuantFormat& format, std::span<const std::uint8_t> packed, std::span<const float> decoded,
-                     std::size_t i) {
+float term_magnitude(const QuantFormat& format, std::span<const std::uint8_t> packed,
+                     std::span<const float> decoded, std::size_t i) {
   if (!kvbits::is_grouped_bits(format.bits)) return std::fabs(decoded[i]);
   const auto affine = affine_of(format, packed, decoded.size(), i);
   return std::fabs(affine.offset) + std::fabs(decoded[i] - affine.offset);
@@ -189,31 +224,31 @@ namespace {
 // Expected storage bits per element, rows = bits {2, 3, 4, 5, 6, 8}, columns = G {8, 16, 32, 64, 128}:
 // bits + 8 * metadata bytes / G.
 constexpr double kBitsPerElementAsymmetric[6][5] = {
-    {6.0, 4.0, 3.0, 2.5, 2.25},   // 2 bits
-    {7.0, 5.0, 4.0, 3.5, 3.25},   // 3 bits
-    {8.0, 6.0, 5.0, 4.5, 4.25},   // 4 bits
-    {9.0, 7.0, 6.0, 5.5, 5.25},   // 5 bits
-    {10.0, 8.0, 7.0, 6.5, 6.25},  // 6 bits
-    {12.0, 10.0, 9.0, 8.5, 8.25}, // 8 bits
+    {6.0, 4.0, 3.0, 2.5, 2.25},    // 2 bits
+    {7.0, 5.0, 4.0, 3.5, 3.25},    // 3 bits
+    {8.0, 6.0, 5.0, 4.5, 4.25},    // 4 bits
+    {9.0, 7.0, 6.0, 5.5, 5.25},    // 5 bits
+    {10.0, 8.0, 7.0, 6.5, 6.25},   // 6 bits
+    {12.0, 10.0, 9.0, 8.5, 8.25},  // 8 bits
 };
 constexpr double kBitsPerElementSymmetric[6][5] = {
-    {4.0, 3.0, 2.5, 2.25, 2.125},  // 2 bits
-    {5.0, 4.0, 3.5, 3.25, 3.125},  // 3 bits
-    {6.0, 5.0, 4.5, 4.25, 4.125},  // 4 bits
-    {7.0, 6.0, 5.5, 5.25, 5.125},  // 5 bits
-    {8.0, 7.0, 6.5, 6.25, 6.125},  // 6 bits
-    {10.0, 9.0, 8.5, 8.25, 8.125}, // 8 bits
+    {4.0, 3.0, 2.5, 2.25, 2.125},   // 2 bits
+    {5.0, 4.0, 3.5, 3.25, 3.125},   // 3 bits
+    {6.0, 5.0, 4.5, 4.25, 4.125},   // 4 bits
+    {7.0, 6.0, 5.5, 5.25, 5.125},   // 5 bits
+    {8.0, 7.0, 6.5, 6.25, 6.125},   // 6 bits
+    {10.0, 9.0, 8.5, 8.25, 8.125},  // 8 bits
 };
 
 template <int Bits, std::size_t Group, Scheme S>
 constexpr bool layout_matches(std::size_t row, std::size_t column) {
   using Traits = kvbits::FormatTraits<Bits, Group, S>;
-  const double expected =
-      S == Scheme::asymmetric ? kBitsPerElementAsymmetric[row][column] : kBitsPerElementSymmetric[row][column];
+  const double expected = S == Scheme::asymmetric ? kBitsPerElementAsymmetric[row][column]
+                                                  : kBitsPerElementSymmetric[row][column];
   const std::size_t meta = S == Scheme::asymmetric ? 4 : 2;
   return Traits::kBits == Bits && Traits::kGroup == Group && Traits::kMetadataBytes == meta &&
-         Traits::kBlockBytes == meta + Group * Bits / 8 && sizeof(typename Traits::block_type) == Traits::kBlockBytes &&
-         Traits::kBitsPerElement == expected &&
+         Traits::kBlockBytes == meta + Group * Bits / 8 &&
+         sizeof(typename Traits::block_type) == Traits::kBlockBytes && Traits::kBitsPerElement == expected &&
          kvbits::bits_per_element(QuantFormat{Bits, Group, S}, 1024) == expected;
 }
 
@@ -277,8 +312,8 @@ TEST_CASE("backends satisfy the Backend concept and name themselves", "[codec]")
 
 // --- round trips --------------------------------------------------------------
 
-TEMPLATE_TEST_CASE("round trip stays within half a quantization step", "[codec][roundtrip]", kvbits::ScalarBackend,
-                   kvbits::XsimdBackend) {
+TEMPLATE_TEST_CASE("round trip stays within half a quantization step", "[codec][roundtrip]",
+                   kvbits::ScalarBackend, kvbits::XsimdBackend) {
   std::uint32_t seed = 1;
   for_each_format([&](const QuantFormat& format, std::size_t n) {
     for (Kind kind : kKinds) {
@@ -308,8 +343,9 @@ TEMPLATE_TEST_CASE("round trip stays within half a quantization step", "[codec][
       }
       // Constant groups: asymmetric stores the constant as min with scale 0, so an
       // fp16-representable constant (and zero in every scheme) decodes exactly.
-      const bool exact = format.bits == 32 || kind == Kind::zeros ||
-                         (kind == Kind::constant && (format.bits == 16 || format.scheme == Scheme::asymmetric));
+      const bool exact =
+          format.bits == 32 || kind == Kind::zeros ||
+          (kind == Kind::constant && (format.bits == 16 || format.scheme == Scheme::asymmetric));
       if (exact) {
         for (std::size_t i = 0; i < n; ++i) {
           if (y[i] != x[i]) {
@@ -359,8 +395,9 @@ TEST_CASE("xsimd encode is byte-identical to the scalar reference", "[codec][sim
       const auto mismatch = std::mismatch(expected.begin(), expected.end(), actual.begin());
       if (mismatch.first != expected.end()) {
         const auto byte = static_cast<std::size_t>(mismatch.first - expected.begin());
-        INFO(describe(format, n) << ", input " << kind_name(kind) << ": byte " << byte << " of " << expected.size()
-                                 << ", expected " << int{*mismatch.first} << ", actual " << int{*mismatch.second});
+        INFO(describe(format, n) << ", input " << kind_name(kind) << ": byte " << byte << " of "
+                                 << expected.size() << ", expected " << int{*mismatch.first} << ", actual "
+                                 << int{*mismatch.second});
         CHECK(mismatch.first == expected.end());
       }
     }
@@ -376,10 +413,10 @@ TEST_CASE("xsimd encode matches the reference for random and adversarial group r
   std::mt19937 rng(555);
   std::uniform_int_distribution<std::uint32_t> any_bits;
   std::uniform_real_distribution<float> unit(0.0f, 1.0f);
-  constexpr float kEdges[] = {0.0f,      -0.0f,      5.9604645e-08f, -5.9604645e-08f, 6.0975552e-05f,
-                              65504.0f,  -65504.0f,  65519.99f,      -65519.99f,      65520.0f,
-                              1e30f,     -1e30f,     1e-10f,         -1e-10f,         1.0f,
-                              -1.0f,     0.1f,       -0.1f,          3.4e38f,         -3.4e38f};
+  constexpr float kEdges[] = {0.0f,     -0.0f,     5.9604645e-08f, -5.9604645e-08f, 6.0975552e-05f,
+                              65504.0f, -65504.0f, 65519.99f,      -65519.99f,      65520.0f,
+                              1e30f,    -1e30f,    1e-10f,         -1e-10f,         1.0f,
+                              -1.0f,    0.1f,      -0.1f,          3.4e38f,         -3.4e38f};
   const auto random_value = [&](int kind) {
     if (kind == 0) return kEdges[any_bits(rng) % std::size(kEdges)];
     float value = std::bit_cast<float>(any_bits(rng));
@@ -399,7 +436,8 @@ TEST_CASE("xsimd encode matches the reference for random and adversarial group r
       for (std::size_t i = 0; i < kGroup; ++i) {
         // Endpoints at varying positions, the rest in between.
         const float t = unit(rng);
-        x[g * kGroup + i] = i == (trial + g) % kGroup ? a : (i == (trial + 3 * g + 1) % kGroup ? b : a + (b - a) * t);
+        x[g * kGroup + i] =
+            i == (trial + g) % kGroup ? a : (i == (trial + 3 * g + 1) % kGroup ? b : a + (b - a) * t);
         if (!std::isfinite(x[g * kGroup + i])) x[g * kGroup + i] = a;
       }
     }
@@ -412,14 +450,14 @@ TEST_CASE("xsimd encode matches the reference for random and adversarial group r
         if (mismatch.first != expected.end() && mismatches++ < 5) {
           const auto byte = static_cast<std::size_t>(mismatch.first - expected.begin());
           const std::size_t g = byte / kvbits::group_bytes(bits, kGroup, scheme);
-          INFO(describe(format, kN) << ", trial " << trial << ": byte " << byte << " (group " << g << ", range ["
-                                    << *std::min_element(x.begin() + static_cast<std::ptrdiff_t>(g * kGroup),
-                                                         x.begin() + static_cast<std::ptrdiff_t>((g + 1) * kGroup))
-                                    << ", "
-                                    << *std::max_element(x.begin() + static_cast<std::ptrdiff_t>(g * kGroup),
-                                                         x.begin() + static_cast<std::ptrdiff_t>((g + 1) * kGroup))
-                                    << "]), expected " << int{*mismatch.first} << ", actual "
-                                    << int{*mismatch.second});
+          INFO(describe(format, kN)
+               << ", trial " << trial << ": byte " << byte << " (group " << g << ", range ["
+               << *std::min_element(x.begin() + static_cast<std::ptrdiff_t>(g * kGroup),
+                                    x.begin() + static_cast<std::ptrdiff_t>((g + 1) * kGroup))
+               << ", "
+               << *std::max_element(x.begin() + static_cast<std::ptrdiff_t>(g * kGroup),
+                                    x.begin() + static_cast<std::ptrdiff_t>((g + 1) * kGroup))
+               << "]), expected " << int{*mismatch.first} << ", actual " << int{*mismatch.second});
           CHECK(mismatch.first == expected.end());
         }
       }
@@ -464,7 +502,8 @@ TEST_CASE("xsimd decode, dot and axpy agree with the scalar reference", "[codec]
       kvbits::XsimdBackend::axpy(format, w, packed, y_actual);
       for (std::size_t i = 0; i < n; ++i) {
         const float tolerance =
-            kMaxRelErrAxpy * (std::fabs(q[i]) + std::fabs(w) * term_magnitude(format, packed, expected, i)) + kTinyAbs;
+            kMaxRelErrAxpy * (std::fabs(q[i]) + std::fabs(w) * term_magnitude(format, packed, expected, i)) +
+            kTinyAbs;
         if (!(std::fabs(y_actual[i] - y_expected[i]) <= tolerance)) {
           INFO("axpy index " << i << ": expected " << y_expected[i] << ", actual " << y_actual[i]);
           CHECK(std::fabs(y_actual[i] - y_expected[i]) <= tolerance);
@@ -492,7 +531,8 @@ TEMPLATE_TEST_CASE("dot_rows and axpy_rows equal decode-then-dot and decode-then
       const auto x = make_vector(r % 2 == 0 ? Kind::outliers : Kind::random, n, seed++);
       TestType::encode(format, x, std::span(rows).subspan(r * stride, row_bytes));
       decoded[r].resize(n);
-      TestType::decode(format, std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes), decoded[r]);
+      TestType::decode(format, std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes),
+                       decoded[r]);
     }
     const auto q = make_vector(Kind::random, n, seed++);
     std::vector<float> weights(kRows);
@@ -501,7 +541,8 @@ TEMPLATE_TEST_CASE("dot_rows and axpy_rows equal decode-then-dot and decode-then
     std::vector<float> scores(kRows);
     TestType::dot_rows(format, q.data(), n, rows.data(), stride, kRows, scores.data());
     for (std::size_t r = 0; r < kRows; ++r) {
-      const std::span<const std::uint8_t> packed = std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes);
+      const std::span<const std::uint8_t> packed =
+          std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes);
       float expected = 0.0f;
       float magnitude = 0.0f;
       for (std::size_t i = 0; i < n; ++i) {
@@ -521,7 +562,8 @@ TEMPLATE_TEST_CASE("dot_rows and axpy_rows equal decode-then-dot and decode-then
       float magnitude = std::fabs(q[i]);
       for (std::size_t r = 0; r < kRows; ++r) {
         expected += weights[r] * decoded[r][i];
-        const std::span<const std::uint8_t> packed = std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes);
+        const std::span<const std::uint8_t> packed =
+            std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes);
         magnitude += weights[r] * term_magnitude(format, packed, decoded[r], i);
       }
       if (!(std::fabs(y[i] - expected) <= kMaxRelErrAxpyRows * magnitude + kTinyAbs)) {
@@ -563,28 +605,36 @@ TEST_CASE("xsimd dot_rows and axpy_rows match the scalar reference over many row
           }
           const auto q = make_vector(Kind::random, n, seed++);
           std::vector<float> weights(kRows);
-          for (std::size_t r = 0; r < kRows; ++r) weights[r] = (r % 2 == 0 ? 1.0f : -0.5f) / static_cast<float>(r + 1);
+          for (std::size_t r = 0; r < kRows; ++r)
+            weights[r] = (r % 2 == 0 ? 1.0f : -0.5f) / static_cast<float>(r + 1);
 
           std::vector<float> expected_scores(kRows);
           std::vector<float> actual_scores(kRows);
-          kvbits::ScalarBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows, expected_scores.data());
-          kvbits::XsimdBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows, actual_scores.data());
+          kvbits::ScalarBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows,
+                                          expected_scores.data());
+          kvbits::XsimdBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows,
+                                         actual_scores.data());
           for (std::size_t r = 0; r < kRows; ++r) {
             const std::span<const std::uint8_t> packed =
                 std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes);
             float magnitude = 0.0f;
-            for (std::size_t i = 0; i < n; ++i) magnitude += std::fabs(q[i]) * term_magnitude(format, packed, decoded[r], i);
-            if (!(std::fabs(actual_scores[r] - expected_scores[r]) <= dot_tolerance(bits) * magnitude + kTinyAbs)) {
-              INFO("dot_rows row " << r << ": expected " << expected_scores[r] << ", actual " << actual_scores[r]
-                                   << ", term magnitude " << magnitude);
-              CHECK(std::fabs(actual_scores[r] - expected_scores[r]) <= dot_tolerance(bits) * magnitude + kTinyAbs);
+            for (std::size_t i = 0; i < n; ++i)
+              magnitude += std::fabs(q[i]) * term_magnitude(format, packed, decoded[r], i);
+            if (!(std::fabs(actual_scores[r] - expected_scores[r]) <=
+                  dot_tolerance(bits) * magnitude + kTinyAbs)) {
+              INFO("dot_rows row " << r << ": expected " << expected_scores[r] << ", actual "
+                                   << actual_scores[r] << ", term magnitude " << magnitude);
+              CHECK(std::fabs(actual_scores[r] - expected_scores[r]) <=
+                    dot_tolerance(bits) * magnitude + kTinyAbs);
             }
           }
 
           std::vector<float> y_expected(q);
           std::vector<float> y_actual(q);
-          kvbits::ScalarBackend::axpy_rows(format, weights.data(), n, rows.data(), stride, kRows, y_expected.data());
-          kvbits::XsimdBackend::axpy_rows(format, weights.data(), n, rows.data(), stride, kRows, y_actual.data());
+          kvbits::ScalarBackend::axpy_rows(format, weights.data(), n, rows.data(), stride, kRows,
+                                           y_expected.data());
+          kvbits::XsimdBackend::axpy_rows(format, weights.data(), n, rows.data(), stride, kRows,
+                                          y_actual.data());
           for (std::size_t i = 0; i < n; ++i) {
             float magnitude = std::fabs(q[i]);
             for (std::size_t r = 0; r < kRows; ++r) {
@@ -657,7 +707,8 @@ TEMPLATE_TEST_CASE("invalid calls throw the documented errors and write nothing"
       CHECK(error_code_of([&] { TestType::encode(format, x, out); }) == kvbits::Errc::shape_mismatch);
       CHECK(std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == kCanary; }));
       CHECK(error_code_of([&] { TestType::decode(format, out, y); }) == kvbits::Errc::shape_mismatch);
-      CHECK(error_code_of([&] { static_cast<void>(TestType::dot(format, x, out)); }) == kvbits::Errc::shape_mismatch);
+      CHECK(error_code_of([&] { static_cast<void>(TestType::dot(format, x, out)); }) ==
+            kvbits::Errc::shape_mismatch);
       CHECK(error_code_of([&] { TestType::axpy(format, 1.0f, out, y); }) == kvbits::Errc::shape_mismatch);
     }
   }
@@ -670,7 +721,8 @@ TEMPLATE_TEST_CASE("invalid calls throw the documented errors and write nothing"
       std::vector<float> y(n);
       CHECK(error_code_of([&] { TestType::encode(f, x, out); }) == kvbits::Errc::invalid_argument);
       CHECK(error_code_of([&] { TestType::decode(f, out, y); }) == kvbits::Errc::invalid_argument);
-      CHECK(error_code_of([&] { static_cast<void>(TestType::dot(f, x, out)); }) == kvbits::Errc::invalid_argument);
+      CHECK(error_code_of([&] { static_cast<void>(TestType::dot(f, x, out)); }) ==
+            kvbits::Errc::invalid_argument);
       CHECK(error_code_of([&] { TestType::axpy(f, 1.0f, out, y); }) == kvbits::Errc::invalid_argument);
       CHECK(std::all_of(out.begin(), out.end(), [](std::uint8_t b) { return b == kCanary; }));
     }
@@ -697,8 +749,9 @@ TEMPLATE_TEST_CASE("invalid calls throw the documented errors and write nothing"
       CAPTURE(bits);
       std::vector<float> input(12, 1.0f);
       std::vector<std::uint8_t> out(48, kCanary);
-      CHECK(error_code_of([&] { TestType::encode(QuantFormat{bits, 32, Scheme::asymmetric}, input, out); }) ==
-            kvbits::Errc::invalid_argument);
+      CHECK(error_code_of([&] {
+              TestType::encode(QuantFormat{bits, 32, Scheme::asymmetric}, input, out);
+            }) == kvbits::Errc::invalid_argument);
     }
   }
 }
@@ -710,7 +763,9 @@ namespace {
 bool is_nan_half(std::uint16_t h) { return (h & 0x7C00u) == 0x7C00u && (h & 0x3FFu) != 0; }
 
 /// Total order of finite halves as integers (sign-magnitude -> two's complement style).
-int half_order(std::uint16_t h) { return (h & 0x8000u) ? -static_cast<int>(h & 0x7FFFu) : static_cast<int>(h); }
+int half_order(std::uint16_t h) {
+  return (h & 0x8000u) ? -static_cast<int>(h & 0x7FFFu) : static_cast<int>(h);
+}
 
 }  // namespace
 
@@ -731,8 +786,8 @@ TEST_CASE("fp16: every half converts to float and back unchanged", "[fp16]") {
     const std::uint16_t back_portable = kvbits::detail::float_to_half_portable(portable);
     if (std::bit_cast<std::uint32_t>(f) != std::bit_cast<std::uint32_t>(portable) || back != h ||
         back_portable != h) {
-      INFO("half 0x" << std::hex << bits << ": float " << f << " vs portable " << portable << ", back 0x" << back
-                     << ", portable back 0x" << back_portable);
+      INFO("half 0x" << std::hex << bits << ": float " << f << " vs portable " << portable << ", back 0x"
+                     << back << ", portable back 0x" << back_portable);
       CHECK(back == h);
       CHECK(back_portable == h);
       CHECK(std::bit_cast<std::uint32_t>(f) == std::bit_cast<std::uint32_t>(portable));

@@ -9,19 +9,10 @@
 #include <utility>
 #include <vector>
 
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 reports -Wmaybe-uninitialized (and -Wuninitialized once inlined into unrolled loops)
-// inside its own AVX-512 intrinsics, GCC bug 105593, both in Eigen's packet math and in the
-// cache's kernels. The diagnostic state where the intrinsics header is first parsed decides,
-// so Eigen is parsed with both warnings off.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+// Intrinsics first, so that Eigen parses them under kvbits' GCC 12 warning fix.
+#include "kvbits/core/simd_headers.hpp"
+
 #include <Eigen/Core>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 #include "kvbits/core/decision.hpp"
 #include "kvbits/core/error.hpp"

@@ -8,8 +8,8 @@
 
 #define KVBITS_STRINGIFY_IMPL(x) #x
 #define KVBITS_STRINGIFY(x) KVBITS_STRINGIFY_IMPL(x)
-#define KVBITS_VERSION_STRING                                                  \
-  KVBITS_STRINGIFY(KVBITS_VERSION_MAJOR)                                       \
+#define KVBITS_VERSION_STRING            \
+  KVBITS_STRINGIFY(KVBITS_VERSION_MAJOR) \
   "." KVBITS_STRINGIFY(KVBITS_VERSION_MINOR) "." KVBITS_STRINGIFY(KVBITS_VERSION_PATCH)
 
 // Hot-path preconditions are checked only in debug builds (or when forced);

@@ -4,6 +4,7 @@
 // Umbrella header. Order: configuration and core types, codecs, then the
 // components built on them.
 #include "kvbits/config.hpp"
+#include "kvbits/core/simd_headers.hpp"
 
 #include "kvbits/core/bit_width.hpp"
 #include "kvbits/core/concepts.hpp"

@@ -16,7 +16,8 @@ int main() {
   kvbits::DefaultBackend::decode(format, packed, y);
   for (std::size_t i = 0; i < x.size(); ++i) {
     if (std::fabs(x[i] - y[i]) > 0.01f) {
-      std::printf("element %zu: expected %f, got %f\n", i, static_cast<double>(x[i]), static_cast<double>(y[i]));
+      std::printf("element %zu: expected %f, got %f\n", i, static_cast<double>(x[i]),
+                  static_cast<double>(y[i]));
       return 1;
     }
   }

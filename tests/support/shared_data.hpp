@@ -21,8 +21,8 @@ inline std::filesystem::path shared_dir() {
 /// because a silently skipped golden test proves nothing.
 inline std::filesystem::path shared_file(const std::string& relative) {
   const auto path = shared_dir() / relative;
-  INFO("shared reference file " << path.string()
-       << " is missing: set KVBITS_SHARED_DIR or -DKVBITS_SHARED_DIR to the shared folder");
+  INFO("shared reference file "
+       << path.string() << " is missing: set KVBITS_SHARED_DIR or -DKVBITS_SHARED_DIR to the shared folder");
   REQUIRE(std::filesystem::is_regular_file(path));
   return path;
 }

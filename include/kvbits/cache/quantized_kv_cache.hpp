@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-// First: it parses the SIMD intrinsics headers under a GCC 12 diagnostic fix.
+#include "kvbits/core/simd_headers.hpp"
+
 #include "kvbits/cache/softmax.hpp"
 
 #include <algorithm>

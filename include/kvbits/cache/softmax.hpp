@@ -1,28 +1,12 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "kvbits/core/simd_headers.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <limits>
-
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics
-// (_mm512_undefined_*, GCC bug 105593; -Wuninitialized
-// when they are inlined into fully unrolled kernels). The diagnostic state where the
-// intrinsics header is first parsed decides, so this header is included first
-// by the cache and silences the warning for that parse only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
-#include <xsimd/xsimd.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 #include "kvbits/config.hpp"
 

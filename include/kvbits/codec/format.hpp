@@ -42,9 +42,7 @@ struct QuantFormat {
 };
 
 /// Bytes of fp16 metadata in front of every group.
-constexpr std::size_t metadata_bytes(Scheme scheme) noexcept {
-  return scheme == Scheme::asymmetric ? 4 : 2;
-}
+constexpr std::size_t metadata_bytes(Scheme scheme) noexcept { return scheme == Scheme::asymmetric ? 4 : 2; }
 
 /// Elements per group for a vector of n elements (resolves group_size = 0).
 constexpr std::size_t effective_group_size(const QuantFormat& format, std::size_t n) noexcept {
@@ -108,7 +106,8 @@ constexpr bool format_fits(const QuantFormat& format, std::size_t n) noexcept {
  */
 inline void validate(const QuantFormat& format, std::size_t n) {
   // Runs once per encoded token, so messages are built only when a rule is broken.
-  if (!detail::format_fits(format, n)) [[unlikely]] detail::explain_invalid_format(format, n);
+  if (!detail::format_fits(format, n)) [[unlikely]]
+    detail::explain_invalid_format(format, n);
 }
 
 /**

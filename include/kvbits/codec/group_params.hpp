@@ -56,7 +56,8 @@ inline GroupParams asymmetric_params(float lo, float hi, int bits) noexcept {
 /// Symmetric parameters for a group whose largest magnitude is `absmax` (finite).
 inline GroupParams symmetric_params(float absmax, int bits) noexcept {
   GroupParams p{};
-  p.scale_half = float_to_half_up((absmax < kHalfMax ? absmax : kHalfMax) / static_cast<float>(symmetric_limit(bits)));
+  p.scale_half =
+      float_to_half_up((absmax < kHalfMax ? absmax : kHalfMax) / static_cast<float>(symmetric_limit(bits)));
   p.scale = half_to_float(p.scale_half);
   p.min_half = 0;
   p.min = 0.0f;

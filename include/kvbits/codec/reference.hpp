@@ -57,15 +57,15 @@ inline int unpack_code(const std::uint8_t* codes, std::size_t group, std::size_t
   constexpr unsigned kMask = (1u << Bits) - 1u;
   if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
     const std::size_t stride = planar_stride<Bits>(group);
-    return static_cast<int>((static_cast<unsigned>(codes[i % stride]) >> ((i / stride) * static_cast<std::size_t>(Bits))) &
-                            kMask);
+    return static_cast<int>(
+        (static_cast<unsigned>(codes[i % stride]) >> ((i / stride) * static_cast<std::size_t>(Bits))) &
+        kMask);
   } else {
     const std::uint8_t* unit = codes + (i / 8) * Bits;
     const std::size_t bit = (i % 8) * Bits;
-    const unsigned pair = static_cast<unsigned>(unit[bit / 8]) |
-                          (bit / 8 + 1 < static_cast<std::size_t>(Bits)
-                               ? static_cast<unsigned>(unit[bit / 8 + 1]) << 8
-                               : 0u);
+    const unsigned pair =
+        static_cast<unsigned>(unit[bit / 8]) |
+        (bit / 8 + 1 < static_cast<std::size_t>(Bits) ? static_cast<unsigned>(unit[bit / 8 + 1]) << 8 : 0u);
     return static_cast<int>((pair >> (bit % 8)) & kMask);
   }
 }
@@ -106,9 +106,8 @@ inline void encode_grouped_ref(const float* KVBITS_RESTRICT x, std::size_t n, st
 
 /// Unpacks n floats from a grouped-format vector.
 template <int Bits>
-inline void decode_grouped_ref(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n,
-                               std::size_t group, Scheme scheme,
-                               float* KVBITS_RESTRICT y) noexcept {
+inline void decode_grouped_ref(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n, std::size_t group,
+                               Scheme scheme, float* KVBITS_RESTRICT y) noexcept {
   const std::size_t block_bytes = group_bytes(Bits, group, scheme);
   for (std::size_t g = 0; g < n / group; ++g) {
     const std::uint8_t* block = in + g * block_bytes;
@@ -231,8 +230,8 @@ struct ScalarKernels {
   }
 
   template <int Bits>
-  static void decode(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n, std::size_t group,
-                     Scheme scheme, float* KVBITS_RESTRICT y) noexcept {
+  static void decode(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n, std::size_t group, Scheme scheme,
+                     float* KVBITS_RESTRICT y) noexcept {
     if constexpr (Bits == 32) {
       std::memcpy(y, in, n * sizeof(float));
     } else if constexpr (Bits == 16) {
@@ -243,8 +242,8 @@ struct ScalarKernels {
   }
 
   template <int Bits>
-  static float dot(const float* KVBITS_RESTRICT q, const std::uint8_t* KVBITS_RESTRICT in,
-                   std::size_t n, std::size_t group, Scheme scheme) noexcept {
+  static float dot(const float* KVBITS_RESTRICT q, const std::uint8_t* KVBITS_RESTRICT in, std::size_t n,
+                   std::size_t group, Scheme scheme) noexcept {
     if constexpr (Bits == 32) {
       return dot_float_ref(q, in, n);
     } else if constexpr (Bits == 16) {
@@ -268,9 +267,9 @@ struct ScalarKernels {
 
   /// scores[r] = q . decode(rows + r * stride) for r < count.
   template <int Bits>
-  static void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t group,
-                       Scheme scheme, const std::uint8_t* rows, std::size_t stride,
-                       std::size_t count, float* KVBITS_RESTRICT scores) noexcept {
+  static void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t group, Scheme scheme,
+                       const std::uint8_t* rows, std::size_t stride, std::size_t count,
+                       float* KVBITS_RESTRICT scores) noexcept {
     for (std::size_t r = 0; r < count; ++r) {
       scores[r] = dot<Bits>(q, rows + r * stride, n, group, scheme);
     }
@@ -278,9 +277,9 @@ struct ScalarKernels {
 
   /// y += sum_r weights[r] * decode(rows + r * stride) for r < count.
   template <int Bits>
-  static void axpy_rows(const float* KVBITS_RESTRICT weights, std::size_t n, std::size_t group,
-                        Scheme scheme, const std::uint8_t* rows, std::size_t stride,
-                        std::size_t count, float* KVBITS_RESTRICT y) noexcept {
+  static void axpy_rows(const float* KVBITS_RESTRICT weights, std::size_t n, std::size_t group, Scheme scheme,
+                        const std::uint8_t* rows, std::size_t stride, std::size_t count,
+                        float* KVBITS_RESTRICT y) noexcept {
     for (std::size_t r = 0; r < count; ++r) {
       axpy<Bits>(weights[r], rows + r * stride, n, group, scheme, y);
     }

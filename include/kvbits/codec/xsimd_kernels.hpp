@@ -66,7 +66,8 @@ KVBITS_ALWAYS_INLINE decltype(auto) pick_arch(std::size_t, std::size_t, ArchChai
 }
 
 template <int Bits, class Fn, class A, class... Rest>
-KVBITS_ALWAYS_INLINE decltype(auto) pick_arch(std::size_t n, std::size_t group, ArchChain<A, Rest...>, Fn&& fn) {
+KVBITS_ALWAYS_INLINE decltype(auto) pick_arch(std::size_t n, std::size_t group, ArchChain<A, Rest...>,
+                                              Fn&& fn) {
   if constexpr (kHasKernels<Bits>) {
     if (fits<Bits, A>(n, group)) return fn(A{});
   }
@@ -86,10 +87,14 @@ KVBITS_ALWAYS_INLINE decltype(auto) dispatch(std::size_t n, std::size_t group, F
       return fn(arch, std::integral_constant<std::size_t, 0>{});
     } else {
       switch (group) {
-        case 32: return fn(arch, std::integral_constant<std::size_t, 32>{});
-        case 64: return fn(arch, std::integral_constant<std::size_t, 64>{});
-        case 128: return fn(arch, std::integral_constant<std::size_t, 128>{});
-        default: return fn(arch, std::integral_constant<std::size_t, 0>{});
+        case 32:
+          return fn(arch, std::integral_constant<std::size_t, 32>{});
+        case 64:
+          return fn(arch, std::integral_constant<std::size_t, 64>{});
+        case 128:
+          return fn(arch, std::integral_constant<std::size_t, 128>{});
+        default:
+          return fn(arch, std::integral_constant<std::size_t, 0>{});
       }
     }
   });
@@ -159,7 +164,8 @@ KVBITS_ALWAYS_INLINE void encode_group(const float* KVBITS_RESTRICT xs, std::siz
     params = kvbits::detail::asymmetric_params(L::reduce_min(lo), L::reduce_max(hi), Bits);
   } else {
     F top = xsimd::abs(F::load_unaligned(xs));
-    for (std::size_t i = width; i < group; i += width) top = xsimd::max(top, xsimd::abs(F::load_unaligned(xs + i)));
+    for (std::size_t i = width; i < group; i += width)
+      top = xsimd::max(top, xsimd::abs(F::load_unaligned(xs + i)));
     params = kvbits::detail::symmetric_params(L::reduce_max(top), Bits);
   }
   kvbits::detail::store_metadata(params, scheme, block);
@@ -167,7 +173,8 @@ KVBITS_ALWAYS_INLINE void encode_group(const float* KVBITS_RESTRICT xs, std::siz
 
   const F inverse(params.inverse_scale);
   const F origin(params.min);
-  const F low(scheme == Scheme::asymmetric ? 0.0f : -static_cast<float>(kvbits::detail::symmetric_limit(Bits)));
+  const F low(scheme == Scheme::asymmetric ? 0.0f
+                                           : -static_cast<float>(kvbits::detail::symmetric_limit(Bits)));
   const F high(scheme == Scheme::asymmetric ? static_cast<float>(kvbits::detail::max_code(Bits))
                                             : static_cast<float>(kvbits::detail::symmetric_limit(Bits)));
   const I bias(scheme == Scheme::asymmetric ? 0 : kvbits::detail::symmetric_offset(Bits));
@@ -231,13 +238,16 @@ KVBITS_ALWAYS_INLINE ParamsFour asymmetric_params_four(__m128 lo, __m128 hi, int
   ParamsFour p{};
   // Rounding down, a finite value above 65504 already gives 65504; only the
   // bottom needs the clamp (it would round to -Inf).
-  const __m128i min_half = _mm_cvtps_ph(_mm_max_ps(lo, _mm_set1_ps(-kHalfMax)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const __m128i min_half =
+      _mm_cvtps_ph(_mm_max_ps(lo, _mm_set1_ps(-kHalfMax)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
   // The scalar helper adds +0 to lo first; that only matters for lo = -0, which
   // rounds to 0x8000. Fixing the stored bits keeps the +0 add off the critical
   // path: min = -0 gives the same range (hi - -0 == hi - +0) and the same codes.
-  p.min_half = _mm_andnot_si128(_mm_cmpeq_epi16(min_half, _mm_set1_epi16(static_cast<short>(0x8000))), min_half);
+  p.min_half =
+      _mm_andnot_si128(_mm_cmpeq_epi16(min_half, _mm_set1_epi16(static_cast<short>(0x8000))), min_half);
   p.min = _mm_cvtph_ps(min_half);
-  // min(hi, top) is the scalar "hi < kHalfMax ? hi : kHalfMax" (minps returns its second operand unless hi < top).
+  // min(hi, top) is the scalar "hi < kHalfMax ? hi : kHalfMax" (minps returns its second operand unless hi <
+  // top).
   const __m128 range = _mm_sub_ps(_mm_min_ps(hi, top), p.min);
   const __m128 step = _mm_div_ps(range, _mm_set1_ps(static_cast<float>(kvbits::detail::max_code(bits))));
   p.scale_half = _mm_cvtps_ph(_mm_min_ps(step, top), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
@@ -262,7 +272,8 @@ KVBITS_ALWAYS_INLINE ParamsFour symmetric_params_four(__m128 absmax, int bits) n
 /// Whether encode_fixed handles (A, Bits, G): 16-lane batches, planar codes,
 /// a compile-time group of whole batches of code bytes.
 template <class A, int Bits, std::size_t G>
-inline constexpr bool kFixedEncode = Lanes<A>::kWidth == 16 && kPlanar<Bits> && G != 0 && G * Bits / 8 % 16 == 0;
+inline constexpr bool kFixedEncode =
+    Lanes<A>::kWidth == 16 && kPlanar<Bits>&& G != 0 && G* Bits / 8 % 16 == 0;
 
 /**
  * encode for a compile-time group on 16-lane batches: the ranges of four
@@ -271,7 +282,8 @@ inline constexpr bool kFixedEncode = Lanes<A>::kWidth == 16 && kPlanar<Bits> && 
  * group is quantized as in encode_group.
  */
 template <class A, int Bits, std::size_t G, Scheme S>
-inline void encode_fixed(const float* KVBITS_RESTRICT x, std::size_t n, std::uint8_t* KVBITS_RESTRICT out) noexcept {
+inline void encode_fixed(const float* KVBITS_RESTRICT x, std::size_t n,
+                         std::uint8_t* KVBITS_RESTRICT out) noexcept {
   using L = Lanes<A>;
   using F = typename L::F;
   using I = typename L::I;
@@ -303,7 +315,8 @@ inline void encode_fixed(const float* KVBITS_RESTRICT x, std::size_t n, std::uin
         }
       } else {
         hi[k] = xsimd::abs(F::load_unaligned(xs));
-        for (std::size_t i = 1; i < kBatches; ++i) hi[k] = xsimd::max(hi[k], xsimd::abs(F::load_unaligned(xs + i * width)));
+        for (std::size_t i = 1; i < kBatches; ++i)
+          hi[k] = xsimd::max(hi[k], xsimd::abs(F::load_unaligned(xs + i * width)));
       }
     }
     ParamsFour p;
@@ -392,8 +405,8 @@ inline void encode(const float* KVBITS_RESTRICT x, std::size_t n, std::size_t ru
 }
 
 template <class A, int Bits, std::size_t G>
-inline void decode(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n, std::size_t runtime_group, Scheme scheme,
-                   float* KVBITS_RESTRICT y) noexcept {
+inline void decode(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n, std::size_t runtime_group,
+                   Scheme scheme, float* KVBITS_RESTRICT y) noexcept {
   using L = Lanes<A>;
   using F = typename L::F;
   constexpr std::size_t width = L::kWidth;
@@ -456,8 +469,8 @@ KVBITS_ALWAYS_INLINE void for_each_code_fixed(const std::uint8_t* codes, Fn&& fn
               constexpr std::size_t f = field.value;
               constexpr auto shift = static_cast<std::int32_t>(f * Bits);
               // decltype, not the local constexprs: GCC 12 crashes on those in a template argument.
-              const std::integral_constant<std::size_t, decltype(field)::value * stride +
-                                                            decltype(chunk)::value * width>
+              const std::integral_constant<std::size_t,
+                                           decltype(field)::value * stride + decltype(chunk)::value * width>
                   index{};
               if constexpr (Bits == 8) {
                 fn(index, bytes);
@@ -536,7 +549,8 @@ KVBITS_ALWAYS_INLINE typename Lanes<A>::I row_offsets(std::size_t stride) noexce
   using I = typename Lanes<A>::I;
   constexpr std::size_t width = Lanes<A>::kWidth;
   alignas(64) std::int32_t offsets[width];
-  for (std::size_t k = 0; k < width; ++k) offsets[k] = static_cast<std::int32_t>(k * (stride < kMaxGatherStride ? stride : 0));
+  for (std::size_t k = 0; k < width; ++k)
+    offsets[k] = static_cast<std::int32_t>(k * (stride < kMaxGatherStride ? stride : 0));
   return I::load_aligned(offsets);
 }
 
@@ -559,21 +573,22 @@ KVBITS_ALWAYS_INLINE void for_each_value_fixed(const std::uint8_t* codes, Fn&& f
     using I = typename L::I;
     constexpr std::size_t stride = G * Bits / 8;
     constexpr std::size_t fields = 8 / Bits;
-    const __m512 table = _mm512_setr_ps(0, 1 & max_field<Bits>, 2 & max_field<Bits>, 3 & max_field<Bits>,
-                                        4 & max_field<Bits>, 5 & max_field<Bits>, 6 & max_field<Bits>,
-                                        7 & max_field<Bits>, 8 & max_field<Bits>, 9 & max_field<Bits>,
-                                        10 & max_field<Bits>, 11 & max_field<Bits>, 12 & max_field<Bits>,
-                                        13 & max_field<Bits>, 14 & max_field<Bits>, 15 & max_field<Bits>);
+    const __m512 table =
+        _mm512_setr_ps(0, 1 & max_field<Bits>, 2 & max_field<Bits>, 3 & max_field<Bits>, 4 & max_field<Bits>,
+                       5 & max_field<Bits>, 6 & max_field<Bits>, 7 & max_field<Bits>, 8 & max_field<Bits>,
+                       9 & max_field<Bits>, 10 & max_field<Bits>, 11 & max_field<Bits>, 12 & max_field<Bits>,
+                       13 & max_field<Bits>, 14 & max_field<Bits>, 15 & max_field<Bits>);
     unrolled(
         [&](auto chunk) {
           const I bytes = L::load_bytes(codes + decltype(chunk)::value * 16);
           unrolled(
               [&](auto field) {
                 constexpr auto shift = static_cast<std::int32_t>(decltype(field)::value * Bits);
-                const std::integral_constant<std::size_t, decltype(field)::value * stride +
-                                                              decltype(chunk)::value * 16>
+                const std::integral_constant<std::size_t,
+                                             decltype(field)::value * stride + decltype(chunk)::value * 16>
                     index{};
-                const __m512i lanes = shift == 0 ? static_cast<__m512i>(bytes) : _mm512_srli_epi32(bytes, shift);
+                const __m512i lanes =
+                    shift == 0 ? static_cast<__m512i>(bytes) : _mm512_srli_epi32(bytes, shift);
                 fn(index, F(_mm512_permutexvar_ps(lanes, table)));
               },
               std::make_index_sequence<fields>{});
@@ -582,16 +597,16 @@ KVBITS_ALWAYS_INLINE void for_each_value_fixed(const std::uint8_t* codes, Fn&& f
     return;
   }
 #endif
-  for_each_code_fixed<A, Bits, G>(codes, [&](auto index, const auto& values) { fn(index, xsimd::to_float(values)); });
+  for_each_code_fixed<A, Bits, G>(
+      codes, [&](auto index, const auto& values) { fn(index, xsimd::to_float(values)); });
 }
 
 /// Whether the fixed-length row kernels (whole vector of N floats held in
 /// registers, G a compile-time group) apply on A: at most 8 batches per vector
 /// so the query or accumulator plus the temporaries fit the register file.
 template <class A, int Bits, std::size_t N, std::size_t G>
-inline constexpr bool kFixedRows =
-    kPlanar<Bits> && G != 0 && G <= N && N % G == 0 && N / Lanes<A>::kWidth <= 8 &&
-    G * Bits / 8 % Lanes<A>::kWidth == 0;
+inline constexpr bool kFixedRows = kPlanar<Bits>&& G != 0 && G <= N&& N % G == 0 &&
+                                   N / Lanes<A>::kWidth <= 8 && G* Bits / 8 % Lanes<A>::kWidth == 0;
 
 /**
  * dot_rows for n = N known at compile time: the query stays in registers, each
@@ -698,8 +713,8 @@ inline void dot_rows_fixed(const float* KVBITS_RESTRICT q, const std::uint8_t* r
  * dependency from one row to the next) and is added to y once.
  */
 template <class A, int Bits, std::size_t N, std::size_t G, Scheme S>
-inline void axpy_rows_fixed(const float* KVBITS_RESTRICT weights, const std::uint8_t* rows, std::size_t stride,
-                            std::size_t count, float* KVBITS_RESTRICT y) noexcept {
+inline void axpy_rows_fixed(const float* KVBITS_RESTRICT weights, const std::uint8_t* rows,
+                            std::size_t stride, std::size_t count, float* KVBITS_RESTRICT y) noexcept {
   constexpr Scheme scheme = S;
   using F = typename Lanes<A>::F;
   constexpr std::size_t width = Lanes<A>::kWidth;

@@ -1,19 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics
-// (_mm512_undefined_*, GCC bug 105593; -Wuninitialized
-// when they are inlined into fully unrolled kernels); the diagnostic state where the
-// intrinsics header is first parsed decides, so silence it there only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include <xsimd/xsimd.hpp>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "kvbits/core/simd_headers.hpp"
 
 #include <array>
 #include <cstddef>
@@ -33,19 +21,6 @@
 // so on ARM KVBITS_XSIMD_KERNELS is 0 and the scalar kernels are used.
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE4_2__) && XSIMD_WITH_SSE4_2
 #define KVBITS_XSIMD_KERNELS 1
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics
-// (_mm512_undefined_*, GCC bug 105593; -Wuninitialized
-// when they are inlined into fully unrolled kernels); the diagnostic state where the
-// intrinsics header is first parsed decides, so silence it there only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 #else
 #define KVBITS_XSIMD_KERNELS 0
 #endif
@@ -211,8 +186,8 @@ struct Lanes<A, 4> {
     const __m128i raw = load_partial<Bits>(p);
     const __m128i mask = _mm_set1_epi32((1 << Bits) - 1);
     for (std::size_t half = 0; half < 2; ++half) {
-      const __m128i window =
-          _mm_shuffle_epi8(raw, _mm_loadu_si128(reinterpret_cast<const __m128i*>(T::shuffle.data() + 16 * half)));
+      const __m128i window = _mm_shuffle_epi8(
+          raw, _mm_loadu_si128(reinterpret_cast<const __m128i*>(T::shuffle.data() + 16 * half)));
       const __m128i scaled = _mm_mullo_epi32(
           window, _mm_loadu_si128(reinterpret_cast<const __m128i*>(T::multiplier.data() + 4 * half)));
       out[half] = I(_mm_and_si128(_mm_srli_epi32(scaled, 8), mask));
@@ -287,7 +262,7 @@ struct Lanes<A, 16> {
   static KVBITS_ALWAYS_INLINE void store_halves(const F& v, std::uint8_t* p) noexcept {
     // The masked form: GCC's unoptimised macro for the plain one passes -1 as a mask.
     const __m256i halves = _mm512_mask_cvtps_ph(_mm256_setzero_si256(), static_cast<__mmask16>(0xFFFFu), v,
-                                                 _MM_FROUND_TO_NEAREST_INT);
+                                                _MM_FROUND_TO_NEAREST_INT);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), halves);
   }
   template <int Bits>
@@ -313,7 +288,8 @@ struct Lanes<A, 16> {
                     _mm512_shuffle_f32x4(a0, a1, _MM_SHUFFLE(3, 1, 3, 1)));
     b = pick(b, _mm512_permute_ps(b, _MM_SHUFFLE(2, 3, 0, 1)));
     b = pick(b, _mm512_permute_ps(b, _MM_SHUFFLE(1, 0, 3, 2)));
-    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12), b));
+    return _mm512_castps512_ps128(
+        _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12), b));
   }
   // xsimd 8.1's AVX-512 haddp returns the sums in a permuted lane order, so
   // this is a transposing tree of its own: halve every batch while pairing
@@ -338,12 +314,17 @@ struct Lanes<A, 16> {
     // (the permutation is its own inverse).
     const __m512 sums = _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(2, 0, 2, 0)),
                                       _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    return F(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15), sums));
+    return F(
+        _mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15), sums));
   }
 };
 #endif
 
 #else
+
+// No architecture is ever picked, but the dispatch templates still name Lanes.
+template <class A>
+struct Lanes;
 
 using Archs = ArchChain<>;
 using WidestArch = NoArch;

@@ -32,17 +32,25 @@ constexpr bool is_grouped_bits(int bits) noexcept { return bits >= 2 && bits <= 
 template <class Fn>
 decltype(auto) dispatch_bits(int bits, Fn&& fn) {
   switch (bits) {
-    case 2: return std::forward<Fn>(fn)(std::integral_constant<int, 2>{});
-    case 3: return std::forward<Fn>(fn)(std::integral_constant<int, 3>{});
-    case 4: return std::forward<Fn>(fn)(std::integral_constant<int, 4>{});
-    case 5: return std::forward<Fn>(fn)(std::integral_constant<int, 5>{});
-    case 6: return std::forward<Fn>(fn)(std::integral_constant<int, 6>{});
-    case 8: return std::forward<Fn>(fn)(std::integral_constant<int, 8>{});
-    case 16: return std::forward<Fn>(fn)(std::integral_constant<int, 16>{});
-    case 32: return std::forward<Fn>(fn)(std::integral_constant<int, 32>{});
+    case 2:
+      return std::forward<Fn>(fn)(std::integral_constant<int, 2>{});
+    case 3:
+      return std::forward<Fn>(fn)(std::integral_constant<int, 3>{});
+    case 4:
+      return std::forward<Fn>(fn)(std::integral_constant<int, 4>{});
+    case 5:
+      return std::forward<Fn>(fn)(std::integral_constant<int, 5>{});
+    case 6:
+      return std::forward<Fn>(fn)(std::integral_constant<int, 6>{});
+    case 8:
+      return std::forward<Fn>(fn)(std::integral_constant<int, 8>{});
+    case 16:
+      return std::forward<Fn>(fn)(std::integral_constant<int, 16>{});
+    case 32:
+      return std::forward<Fn>(fn)(std::integral_constant<int, 32>{});
     default:
-      throw Error(Errc::invalid_argument, "bit width " + std::to_string(bits) +
-                                              " is not supported; use 2, 3, 4, 5, 6, 8, 16 or 32");
+      throw Error(Errc::invalid_argument,
+                  "bit width " + std::to_string(bits) + " is not supported; use 2, 3, 4, 5, 6, 8, 16 or 32");
   }
 }
 

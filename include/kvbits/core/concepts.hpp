@@ -21,9 +21,10 @@ concept Backend = requires {
   { B::name() } -> std::convertible_to<std::string_view>;
   { B::alignment() } -> std::convertible_to<std::size_t>;
   { B::available() } -> std::convertible_to<bool>;
-} && requires(const QuantFormat& format, std::span<const float> x, std::span<std::uint8_t> out,
-              std::span<const std::uint8_t> in, std::span<float> y, const float* q, const std::uint8_t* rows,
-              float* scores, std::size_t n, float w) {
+}
+&&requires(const QuantFormat& format, std::span<const float> x, std::span<std::uint8_t> out,
+           std::span<const std::uint8_t> in, std::span<float> y, const float* q, const std::uint8_t* rows,
+           float* scores, std::size_t n, float w) {
   B::encode(format, x, out);
   B::decode(format, in, y);
   { B::dot(format, x, in) } -> std::convertible_to<float>;

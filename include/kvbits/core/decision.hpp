@@ -14,10 +14,10 @@ namespace kvbits {
  * produced it; empty when the caller supplies none.
  */
 struct TokenInfo {
-  std::size_t layer = 0;               ///< layer whose K/V are being stored
-  std::size_t position = 0;            ///< absolute position in the sequence
-  std::int32_t token_id = -1;          ///< vocabulary id, -1 when unknown
-  std::span<const float> features{};   ///< [feature_count]
+  std::size_t layer = 0;              ///< layer whose K/V are being stored
+  std::size_t position = 0;           ///< absolute position in the sequence
+  std::int32_t token_id = -1;         ///< vocabulary id, -1 when unknown
+  std::span<const float> features{};  ///< [feature_count]
 };
 
 /// Storage precision chosen for one token's key and value vectors.

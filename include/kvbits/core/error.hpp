@@ -23,13 +23,20 @@ enum class Errc {
 /// Human-readable name of an error code.
 constexpr std::string_view to_string(Errc code) noexcept {
   switch (code) {
-    case Errc::invalid_argument: return "invalid argument";
-    case Errc::shape_mismatch: return "shape mismatch";
-    case Errc::non_finite_input: return "non-finite input";
-    case Errc::capacity_exhausted: return "capacity exhausted";
-    case Errc::corrupt_data: return "corrupt data";
-    case Errc::io_error: return "I/O error";
-    case Errc::unsupported: return "unsupported";
+    case Errc::invalid_argument:
+      return "invalid argument";
+    case Errc::shape_mismatch:
+      return "shape mismatch";
+    case Errc::non_finite_input:
+      return "non-finite input";
+    case Errc::capacity_exhausted:
+      return "capacity exhausted";
+    case Errc::corrupt_data:
+      return "corrupt data";
+    case Errc::io_error:
+      return "I/O error";
+    case Errc::unsupported:
+      return "unsupported";
   }
   return "unknown error";
 }
@@ -41,8 +48,7 @@ constexpr std::string_view to_string(Errc code) noexcept {
 class Error : public std::runtime_error {
  public:
   Error(Errc code, const std::string& message)
-      : std::runtime_error("kvbits: " + std::string(to_string(code)) + ": " + message),
-        code_(code) {}
+      : std::runtime_error("kvbits: " + std::string(to_string(code)) + ": " + message), code_(code) {}
 
   /// @return the machine-readable category of the failure.
   [[nodiscard]] Errc code() const noexcept { return code_; }

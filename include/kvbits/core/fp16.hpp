@@ -5,21 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12 reports -Wmaybe-uninitialized inside its own AVX-512 intrinsics
-// (_mm512_undefined_*, GCC bug 105593; -Wuninitialized
-// when they are inlined into fully unrolled kernels); the diagnostic state where the
-// intrinsics header is first parsed decides, so silence it there only.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#if defined(__F16C__)
-#include <immintrin.h>
-#endif
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "kvbits/core/simd_headers.hpp"
 
 namespace kvbits {
 
@@ -119,8 +105,9 @@ inline std::uint16_t float_to_half_saturate(float value) noexcept {
 /// The largest binary16 value <= value (value finite; saturates at -65504 / +65504).
 inline std::uint16_t float_to_half_down(float value) noexcept {
   const std::uint32_t h = float_to_half_saturate(value);
-  const std::uint32_t step = static_cast<std::uint32_t>(half_to_float(static_cast<std::uint16_t>(h)) > value) &
-                             static_cast<std::uint32_t>(h != 0xFBFFu);
+  const std::uint32_t step =
+      static_cast<std::uint32_t>(half_to_float(static_cast<std::uint16_t>(h)) > value) &
+      static_cast<std::uint32_t>(h != 0xFBFFu);
   const std::uint32_t sign = h >> 15;
   return static_cast<std::uint16_t>(h + step * 2u * sign - step);
 }
@@ -128,8 +115,9 @@ inline std::uint16_t float_to_half_down(float value) noexcept {
 /// The smallest binary16 value >= value (value finite; saturates at +65504).
 inline std::uint16_t float_to_half_up(float value) noexcept {
   const std::uint32_t h = float_to_half_saturate(value);
-  const std::uint32_t step = static_cast<std::uint32_t>(half_to_float(static_cast<std::uint16_t>(h)) < value) &
-                             static_cast<std::uint32_t>(h != 0x7BFFu);
+  const std::uint32_t step =
+      static_cast<std::uint32_t>(half_to_float(static_cast<std::uint16_t>(h)) < value) &
+      static_cast<std::uint32_t>(h != 0x7BFFu);
   const std::uint32_t sign = h >> 15;
   return static_cast<std::uint16_t>(h + step - step * 2u * sign);
 }
