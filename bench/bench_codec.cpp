@@ -102,7 +102,8 @@ void bench_op(benchmark::State& state, Op op, int bits, WorkingSet set) {
         benchmark::DoNotOptimize(scores.data());
         break;
       case Op::axpy:
-        Backend::axpy_rows(format, weights.data(), kHeadDim, packed.data(), row_bytes, rows, accumulator.data());
+        Backend::axpy_rows(format, weights.data(), kHeadDim, packed.data(), row_bytes, rows,
+                           accumulator.data());
         benchmark::DoNotOptimize(accumulator.data());
         break;
     }
@@ -119,7 +120,8 @@ void register_backend() {
       for (int bits : {2, 3, 4, 8, 16}) {
         const std::string name = std::string(Backend::name()) + "/" + kOpNames[static_cast<int>(op)] + "/" +
                                  std::to_string(bits) + "bit/" + set.name;
-        benchmark::RegisterBenchmark(name.c_str(), bench_op<Backend>, op, bits, set)->Unit(benchmark::kMicrosecond);
+        benchmark::RegisterBenchmark(name.c_str(), bench_op<Backend>, op, bits, set)
+            ->Unit(benchmark::kMicrosecond);
       }
     }
   }
