@@ -526,7 +526,7 @@ TEST_CASE("gguf: f16, bf16 and q8_0 tensors convert to the known floats", "[gguf
       const std::uint32_t exponent = (bits >> 10) & 0x1FU;
       const std::uint32_t mantissa = bits & 0x3FFU;
       const float sign = (bits & 0x8000U) != 0 ? -1.0F : 1.0F;
-      const float got = kvbits::gguf::detail::half_to_float(h);
+      const float got = kvbits::half_to_float(h);
       if (exponent == 0x1F) {
         if (mantissa == 0) {
           CHECK(got == sign * INFINITY);

@@ -7,8 +7,8 @@
 #include <optional>
 
 #include "gguf/byte_reader.hpp"
-#include "gguf/half.hpp"
 #include "gguf/types.hpp"
+#include "kvbits/core/fp16.hpp"
 
 // Decoding of values the parser has already bounds-checked: metadata numbers
 // and tensor elements. Nothing here checks bounds.
@@ -90,16 +90,18 @@ inline void convert_to_f32(TensorType type, const std::byte* data, std::size_t c
       }
       return;
     case TensorType::f16:
-      for (std::size_t i = 0; i < count; ++i) out[i] = half_to_float(load_le<std::uint16_t>(data + 2 * i));
+      for (std::size_t i = 0; i < count; ++i)
+        out[i] = kvbits::half_to_float(load_le<std::uint16_t>(data + 2 * i));
       return;
     case TensorType::bf16:
-      for (std::size_t i = 0; i < count; ++i) out[i] = bf16_to_float(load_le<std::uint16_t>(data + 2 * i));
+      for (std::size_t i = 0; i < count; ++i)
+        out[i] = kvbits::bf16_to_float(load_le<std::uint16_t>(data + 2 * i));
       return;
     case TensorType::q8_0:
       // Block layout: [fp16 scale d][32 x int8 q]; value = d * q.
       for (std::size_t block = 0; block < count / kQ8_0BlockElements; ++block) {
         const std::byte* b = data + block * kQ8_0BlockBytes;
-        const float d = half_to_float(load_le<std::uint16_t>(b));
+        const float d = kvbits::half_to_float(load_le<std::uint16_t>(b));
         float* dst = out + block * kQ8_0BlockElements;
         for (std::size_t j = 0; j < kQ8_0BlockElements; ++j) {
           dst[j] = d * static_cast<float>(static_cast<std::int8_t>(b[2 + j]));

@@ -3,8 +3,7 @@
 
 // GGUF reader for the examples. types.hpp: value and tensor types;
 // file.hpp: the validated, memory-mapped File. Internals: parser.hpp validates
-// the layout through byte_reader.hpp, decode.hpp and half.hpp decode values,
-// mapped_bytes.hpp owns the mapping.
+// the layout through byte_reader.hpp; decode.hpp decodes values (fp16/bf16 via
+// kvbits/core/fp16.hpp); mapped_bytes.hpp owns the mapping.
 #include "gguf/file.hpp"
-#include "gguf/half.hpp"
 #include "gguf/types.hpp"
