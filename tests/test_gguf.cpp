@@ -57,7 +57,7 @@ struct Failure {
 void save_corpus(const std::string& name, const std::vector<std::byte>& bytes) {
   const char* flag = std::getenv("KVBITS_WRITE_FUZZ_CORPUS");
   if (flag == nullptr || std::string_view(flag) != "1") return;
-  const auto dir = std::filesystem::path(KVBITS_TEST_DATA_DIR).parent_path() / "fuzz" / "corpus" / "gguf";
+  const auto dir = std::filesystem::path(KVBITS_TESTS_DIR) / "fuzz" / "corpus" / "gguf";
   std::filesystem::create_directories(dir);
   std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));

@@ -100,6 +100,17 @@ KVBITS_ALWAYS_INLINE decltype(auto) dispatch(std::size_t n, std::size_t group, F
   });
 }
 
+/// Runs fn(std::integral_constant<Scheme, S>) for the run-time scheme, so the
+/// kernels below take it as a compile-time parameter.
+template <class Fn>
+KVBITS_ALWAYS_INLINE void with_scheme(Scheme scheme, Fn&& fn) {
+  if (scheme == Scheme::asymmetric) {
+    fn(std::integral_constant<Scheme, Scheme::asymmetric>{});
+  } else {
+    fn(std::integral_constant<Scheme, Scheme::symmetric>{});
+  }
+}
+
 template <class Fn, std::size_t... Index>
 KVBITS_ALWAYS_INLINE void unrolled(Fn&& fn, std::index_sequence<Index...>) {
   (fn(std::integral_constant<std::size_t, Index>{}), ...);
@@ -388,11 +399,7 @@ inline void encode(const float* KVBITS_RESTRICT x, std::size_t n, std::size_t ru
   } else {
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
     if constexpr (kFixedEncode<A, Bits, G>) {
-      if (scheme == Scheme::asymmetric) {
-        encode_fixed<A, Bits, G, Scheme::asymmetric>(x, n, out);
-      } else {
-        encode_fixed<A, Bits, G, Scheme::symmetric>(x, n, out);
-      }
+      with_scheme(scheme, [&](auto fixed) { encode_fixed<A, Bits, G, fixed.value>(x, n, out); });
       return;
     }
 #endif
@@ -814,11 +821,9 @@ inline void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t 
     }
   } else {
     if (with_fixed_length<A, Bits, G>(n, [&](auto length) {
-          if (scheme == Scheme::asymmetric) {
-            dot_rows_fixed<A, Bits, length.value, G, Scheme::asymmetric>(q, rows, stride, count, scores);
-          } else {
-            dot_rows_fixed<A, Bits, length.value, G, Scheme::symmetric>(q, rows, stride, count, scores);
-          }
+          with_scheme(scheme, [&](auto fixed) {
+            dot_rows_fixed<A, Bits, length.value, G, fixed.value>(q, rows, stride, count, scores);
+          });
         })) {
       return;
     }
@@ -877,11 +882,9 @@ inline void axpy_rows(const float* KVBITS_RESTRICT weights, std::size_t n, std::
     }
   } else {
     if (with_fixed_length<A, Bits, G>(n, [&](auto length) {
-          if (scheme == Scheme::asymmetric) {
-            axpy_rows_fixed<A, Bits, length.value, G, Scheme::asymmetric>(weights, rows, stride, count, y);
-          } else {
-            axpy_rows_fixed<A, Bits, length.value, G, Scheme::symmetric>(weights, rows, stride, count, y);
-          }
+          with_scheme(scheme, [&](auto fixed) {
+            axpy_rows_fixed<A, Bits, length.value, G, fixed.value>(weights, rows, stride, count, y);
+          });
         })) {
       return;
     }
