@@ -2,8 +2,12 @@
 // Decode attention: one query, one KV head, single thread, over contexts of
 // 1k, 4k and 32k tokens at head_dim 64 and 128. The FP32 baseline runs first
 // for every shape; each cache variant reports its time as a ratio to it.
+// Then the adaptive cache: attention with per-token statistics on vs off, and
+// a stories260K-shaped decode step's appends with and without decision ages
+// against its attention.
 #include "kvbits/cache/quantized_kv_cache.hpp"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -201,6 +205,103 @@ void bench_part(benchmark::State& state, std::size_t d, std::size_t tokens, int 
   state.SetLabel(std::string(B::name()));
 }
 
+// A policy that wants attention statistics and otherwise acts as MixedPolicy.
+struct StatisticsPolicy {
+  [[nodiscard]] bool wants_attention_stats() const noexcept { return true; }
+  [[nodiscard]] kvbits::BitDecision decide(const kvbits::TokenInfo& token) const noexcept {
+    return MixedPolicy{}.decide(token);
+  }
+};
+
+// Attention of `heads` query heads over one KV head of N tokens, with or without statistics:
+// the statistics' cost is the ratio of the two rows.
+template <class Policy>
+void bench_statistics(benchmark::State& state, std::size_t d, std::size_t tokens, std::size_t heads) {
+  kvbits::CacheOptions options;
+  options.kv_heads = 1;
+  options.head_dim = d;
+  options.capacity = tokens;
+  kvbits::QuantizedKVCache<Policy, kvbits::DefaultBackend> cache(options);
+  std::mt19937 rng(1);
+  for (std::size_t t = 0; t < tokens; ++t) {
+    cache.append(0, random_vector(rng, d), random_vector(rng, d), kvbits::TokenInfo{0, t, -1, {}});
+  }
+  const auto q = random_vector(rng, heads * d);
+  std::vector<float> out(heads * d);
+  cache.attend(0, q, out);
+  const double start = thread_seconds();
+  for (auto _ : state) {
+    cache.attend(0, q, out);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  const double per_call = (thread_seconds() - start) / static_cast<double>(state.iterations());
+  state.counters["ns_per_token"] = per_call * 1e9 / static_cast<double>(tokens);
+  state.counters["heads"] = static_cast<double>(heads);
+  state.SetLabel(std::string(kvbits::DefaultBackend::name()));
+}
+
+// Tiers-like re-decisions: 8/8 when a token is first decided, then one step narrower
+// at each age (8 -> 6 -> 4 -> 2), so every age re-encodes its token.
+struct TieredContextPolicy {
+  std::array<std::size_t, 4> ages{1, 4, 16, 64};
+  bool revisit = true;
+  [[nodiscard]] std::span<const std::size_t> decision_ages() const noexcept {
+    return revisit ? std::span<const std::size_t>(ages) : std::span<const std::size_t>();
+  }
+  [[nodiscard]] kvbits::BitDecision decide(const kvbits::DecisionContext& c) const noexcept {
+    const auto narrower = [](int bits) { return bits > 8 ? 8 : bits == 8 ? 6 : bits == 6 ? 4 : 2; };
+    return {narrower(c.current.key_bits), narrower(c.current.value_bits)};
+  }
+};
+
+enum class StepPart { append_with_ages, append_without_ages, attention };
+
+// One decode step of a stories260K-shaped cache (5 layers, 4 KV heads, 8 query
+// heads, head_dim 8) holding 512-1024 tokens: its appends (with and without
+// decision ages: the difference is the demotion bookkeeping and re-encodes)
+// or its attention, in ns per step.
+void bench_decode_step(benchmark::State& state, StepPart part) {
+  constexpr std::size_t kLayers = 5, kKvHeads = 4, kHeads = 8, kDim = 8, kStart = 512, kCapacity = 1024;
+  kvbits::CacheOptions options;
+  options.layers = kLayers;
+  options.kv_heads = kKvHeads;
+  options.head_dim = kDim;
+  options.capacity = kCapacity;
+  TieredContextPolicy policy;  // no window: decided on insert, revisited at every age
+  policy.revisit = part != StepPart::append_without_ages;
+  kvbits::QuantizedKVCache<TieredContextPolicy, kvbits::DefaultBackend> cache(options, policy);
+  std::mt19937 rng(1);
+  const auto k = random_vector(rng, 4096 * kKvHeads * kDim);
+  const auto q = random_vector(rng, kHeads * kDim);
+  std::vector<float> out(kHeads * kDim);
+  std::size_t next = 0;
+  const auto append_step = [&] {
+    const std::span<const float> row(k.data() + (next++ % 4096) * kKvHeads * kDim, kKvHeads * kDim);
+    for (std::size_t l = 0; l < kLayers; ++l) cache.append(l, row, row);
+  };
+  const auto refill = [&] {
+    cache.clear();
+    for (std::size_t t = 0; t < kStart; ++t) append_step();
+  };
+  refill();
+  double seconds = 0.0;
+  for (auto _ : state) {
+    if (cache.size(0) == kCapacity) refill();
+    const double start = thread_seconds();
+    if (part == StepPart::attention) {
+      for (std::size_t l = 0; l < kLayers; ++l) cache.attend(l, q, out);
+      benchmark::DoNotOptimize(out.data());
+    } else {
+      append_step();
+    }
+    seconds += thread_seconds() - start;
+    if (part == StepPart::attention) append_step();  // the context grows as in decoding
+  }
+  state.counters["ns_per_step"] = seconds * 1e9 / static_cast<double>(state.iterations());
+  state.SetLabel(std::string(kvbits::DefaultBackend::name()));
+}
+
 template <std::size_t D>
 void register_shape(std::size_t tokens) {
   const std::string suffix = "/d" + std::to_string(D) + "/N" + std::to_string(tokens);
@@ -234,6 +335,22 @@ int main(int argc, char** argv) {
   }
   benchmark::RegisterBenchmark("part_softmax/N32768",
                                [](benchmark::State& s) { bench_part(s, 128, 32768, 4, Part::softmax); });
+  for (std::size_t heads : {1u, 4u}) {
+    const std::string suffix = "/d128/N32768/heads" + std::to_string(heads);
+    benchmark::RegisterBenchmark(("statistics_off" + suffix).c_str(), [heads](benchmark::State& s) {
+      bench_statistics<MixedPolicy>(s, 128, 32768, heads);
+    });
+    benchmark::RegisterBenchmark(("statistics_on" + suffix).c_str(), [heads](benchmark::State& s) {
+      bench_statistics<StatisticsPolicy>(s, 128, 32768, heads);
+    });
+  }
+  benchmark::RegisterBenchmark("decode_step_attention/stories260K",
+                               [](benchmark::State& s) { bench_decode_step(s, StepPart::attention); });
+  benchmark::RegisterBenchmark("decode_step_append_no_ages/stories260K", [](benchmark::State& s) {
+    bench_decode_step(s, StepPart::append_without_ages);
+  });
+  benchmark::RegisterBenchmark("decode_step_append_ages_1_4_16_64/stories260K",
+                               [](benchmark::State& s) { bench_decode_step(s, StepPart::append_with_ages); });
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
-// Transformer throughput on stories260K: FP32 cache versus a static 4-bit cache.
+// Transformer throughput on the shared models: every cache policy as a ratio to the FP32 cache.
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,7 +15,7 @@
 #include "model/gguf_model.hpp"
 #include "model/policy_spec.hpp"
 #include "model/sampling.hpp"
-#include "model/static_cache.hpp"
+#include "model/tool_cache.hpp"
 
 namespace {
 
@@ -26,37 +27,39 @@ std::filesystem::path shared_dir() {
   return KVBITS_SHARED_DIR_DEFAULT;
 }
 
-// Loaded once; null when the shared model is missing (each benchmark then reports the error).
-const kvbits::model::LoadedModel* stories_model() {
-  static const std::unique_ptr<kvbits::model::LoadedModel> loaded =
-      []() -> std::unique_ptr<kvbits::model::LoadedModel> {
-    const auto path = shared_dir() / "models" / "stories260K.gguf";
-    if (!std::filesystem::is_regular_file(path)) return nullptr;
-    return std::make_unique<kvbits::model::LoadedModel>(kvbits::model::load_model(path.string()));
-  }();
-  return loaded.get();
+// Loaded once per model; null when the shared model is missing (each benchmark then reports it).
+const kvbits::model::LoadedModel* shared_model(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<kvbits::model::LoadedModel>> loaded;
+  auto [entry, inserted] = loaded.try_emplace(name);
+  if (inserted) {
+    const auto path = shared_dir() / "models" / (name + ".gguf");
+    if (std::filesystem::is_regular_file(path)) {
+      entry->second = std::make_unique<kvbits::model::LoadedModel>(kvbits::model::load_model(path.string()));
+    }
+  }
+  return entry->second.get();
 }
 
-// Tokens per second of the FP32 run, for the ratio reported by the quantized run.
-double& fp32_tokens_per_second() {
-  static double rate = 0.0;
-  return rate;
+// Tokens per second of each model's FP32 run, for the ratio the other policies report.
+std::map<std::string, double>& fp32_tokens_per_second() {
+  static std::map<std::string, double> rates;
+  return rates;
 }
 
 // One iteration = a fresh cache, a 16-token prompt, then greedy decoding until the sequence
 // holds 512 tokens: 512 forward passes.
-void generate(benchmark::State& state, const char* policy) {
-  const kvbits::model::LoadedModel* loaded = stories_model();
+void generate(benchmark::State& state, const std::string& model_name, const std::string& policy,
+              const char* prompt_text) {
+  const kvbits::model::LoadedModel* loaded = shared_model(model_name);
   if (loaded == nullptr) {
-    state.SkipWithError("models/stories260K.gguf not found: set KVBITS_SHARED_DIR");
+    state.SkipWithError(("models/" + model_name + ".gguf not found: set KVBITS_SHARED_DIR").c_str());
     return;
   }
   kvbits::model::LlamaModel model = loaded->model;
   const auto& tokenizer = loaded->tokenizer;
   const auto spec = kvbits::model::parse_policy(policy);
   std::vector<std::int32_t> prompt{tokenizer.bos()};
-  const auto text =
-      tokenizer.encode("Once upon a time, there was a little girl named Lily. She loved to play outside.");
+  const auto text = tokenizer.encode(prompt_text);
   prompt.insert(prompt.end(), text.begin(), text.end());
   prompt.resize(kPromptTokens);
   std::vector<float> logits(model.config().vocab);
@@ -64,7 +67,7 @@ void generate(benchmark::State& state, const char* policy) {
   double seconds = 0.0;
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
-    auto cache = kvbits::model::make_static_cache(spec, model.config(), kSequenceTokens);
+    auto cache = kvbits::model::make_cache(spec, model.config(), kSequenceTokens);
     std::int32_t token = prompt[0];
     for (std::size_t position = 0; position < kSequenceTokens; ++position) {
       model.forward(token, position, cache, logits);
@@ -76,20 +79,42 @@ void generate(benchmark::State& state, const char* policy) {
   const double tokens = static_cast<double>(kSequenceTokens) * static_cast<double>(state.iterations());
   state.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsRate);
   const double rate = seconds > 0.0 ? tokens / seconds : 0.0;
-  if (spec.bits == kvbits::BitDecision{32, 32}) {
-    fp32_tokens_per_second() = rate;
-  } else if (fp32_tokens_per_second() > 0.0) {
-    state.counters["speed_vs_fp32"] = rate / fp32_tokens_per_second();
+  double& fp32_rate = fp32_tokens_per_second()[model_name];
+  if (policy == "fp32") {
+    fp32_rate = rate;
+  } else if (fp32_rate > 0.0) {
+    state.counters["speed_vs_fp32"] = rate / fp32_rate;
   }
 }
 
-void BM_generate_fp32(benchmark::State& state) { generate(state, "fp32"); }
-void BM_generate_static4(benchmark::State& state) { generate(state, "static:4,4"); }
+// Each model's prompt is text of its own kind.
+struct BenchModel {
+  const char* name;
+  const char* prompt;
+};
+constexpr BenchModel kModels[] = {
+    {"stories260K", "Once upon a time, there was a little girl named Lily. She loved to play outside."},
+    {"bible919K", "In the beginning God created the heavens and the earth. The earth was formless and empty."},
+};
 
-// FP32 first: the 4-bit run reports its speed relative to it. Wall-clock time throughout, so
-// tokens/s and speed_vs_fp32 (timed with steady_clock) measure the same thing.
-BENCHMARK(BM_generate_fp32)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_generate_static4)->Unit(benchmark::kMillisecond)->UseRealTime();
+// FP32 first for each model: the other policies report their speed relative to it. Wall-clock
+// time throughout, so tokens/s and speed_vs_fp32 (timed with steady_clock) measure the same thing.
+const int kRegistered = [] {
+  for (const BenchModel& bench_model : kModels) {
+    const std::string group_size = std::string(bench_model.name) == "bible919K" ? ",g=32" : "";
+    for (const std::string& policy : {std::string("fp32"), std::string("fp16"), "static:8,8" + group_size,
+                                     "static:4,4" + group_size, "static:8,4" + group_size,
+                                     "static:4,2" + group_size}) {
+      benchmark::RegisterBenchmark(("generate/" + std::string(bench_model.name) + "/" + policy).c_str(),
+                                   [bench_model, policy](benchmark::State& state) {
+                                     generate(state, bench_model.name, policy, bench_model.prompt);
+                                   })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  }
+  return 0;
+}();
 
 }  // namespace
 

@@ -19,6 +19,7 @@
 
 #include "kvbits/kvbits.hpp"
 #include "support/attention_reference.hpp"
+#include "support/cache_test_data.hpp"
 
 // Counts every allocation of this test program, so a test can prove that a
 // call allocates nothing. Under AddressSanitizer, which owns operator new, its
@@ -63,8 +64,11 @@ using kvbits::QuantFormat;
 using kvbits::QuantizedKVCache;
 using kvbits::StaticPolicy;
 using kvbits::TokenInfo;
+using kvbits::test::demoted_round_trip;
+using kvbits::test::random_vector;
 using kvbits::test::reference_attention;
 using kvbits::test::relative_error;
+using kvbits::test::round_trip;
 
 // Tolerances, each named for what it bounds.
 constexpr double kFp16AttentionTolerance = 1e-3;    // 16-bit storage vs FP32 attention
@@ -73,13 +77,6 @@ constexpr double kReceivedSumTolerance = 1e-4;      // sum of received probabili
 constexpr double kTransformNoOpTolerance32 = 1e-5;  // transform on/off at 32 bits
 constexpr double kTransformNoOpTolerance16 =
     4e-3;  // 16-bit attention vs FP32, keys with a x40 outlier channel (plain: ~2e-3)
-
-std::vector<float> random_vector(std::mt19937& rng, std::size_t n, float sigma = 1.0f) {
-  std::normal_distribution<float> normal(0.0f, sigma);
-  std::vector<float> x(n);
-  for (float& value : x) value = normal(rng);
-  return x;
-}
 
 // A policy that returns a scripted decision per position and records every call.
 struct ScriptedPolicy {
@@ -99,20 +96,6 @@ struct ScriptedPolicy {
     return (*script)[info.position % script->size()];
   }
 };
-
-// x [kv_heads][d] after encode + decode at `bits` with the backend, head by head.
-template <class B>
-std::vector<float> round_trip(std::span<const float> x, int bits, const kvbits::KVCodecOptions& codec,
-                              std::size_t d) {
-  const QuantFormat format{bits, codec.group_size, codec.scheme};
-  std::vector<float> y(x.size());
-  std::vector<std::uint8_t> packed(kvbits::packed_size(format, d));
-  for (std::size_t g = 0; g < x.size() / d; ++g) {
-    B::encode(format, x.subspan(g * d, d), packed);
-    B::decode(format, packed, std::span<float>(y).subspan(g * d, d));
-  }
-  return y;
-}
 
 // The K/V the cache should hold for tokens appended once (no demotion), from their widths.
 template <class Cache>
@@ -419,10 +402,9 @@ TEMPLATE_TEST_CASE("demotion re-encodes, keeps attention exact and reuses space"
     ++demoted;
     const std::span<const float> k(keys.data() + t * width, width);
     const std::span<const float> v(values.data() + t * width, width);
-    const auto k8 = round_trip<B>(k, 8, o.key, d);
-    const auto k_hat = round_trip<B>(k8, to.key_bits, o.key, d);
-    const auto v16 = round_trip<B>(v, 16, o.value, d);
-    const auto v_hat = to.value_bits == 16 ? v16 : round_trip<B>(v16, to.value_bits, o.value, d);
+    // Keys 8 -> 4 and 8 -> 2 take the integer path, values 16 -> 8 decode + encode.
+    const auto k_hat = demoted_round_trip<B>(k, 8, to.key_bits, o.key, d);
+    const auto v_hat = demoted_round_trip<B>(v, 16, to.value_bits, o.value, d);
     std::copy(k_hat.begin(), k_hat.end(), stored_keys.begin() + static_cast<std::ptrdiff_t>(t * width));
     std::copy(v_hat.begin(), v_hat.end(), stored_values.begin() + static_cast<std::ptrdiff_t>(t * width));
     REQUIRE(cache.token_bits(0, t) == to);
@@ -676,10 +658,6 @@ TEST_CASE("bad cache options are rejected by name", "[cache]") {
   o.capacity = 0;
   expect(o, Errc::invalid_argument, "capacity");
   o = base;
-  o.residual_window = 90;
-  o.sink_tokens = 20;
-  expect(o, Errc::invalid_argument, "exceeds capacity");
-  o = base;
   o.key.group_size = 12;
   expect(o, Errc::invalid_argument, "key.group_size 12");
   o = base;
@@ -783,4 +761,33 @@ TEMPLATE_TEST_CASE("attend does not allocate in steady state", "[cache]", KVBITS
     cache.attend(0, q, out);
   }
   CHECK(allocation_count.load() == start);
+}
+
+TEMPLATE_TEST_CASE("attend with attention statistics and decision ages does not allocate", "[cache]",
+                   KVBITS_TEST_BACKENDS) {
+  struct StatisticsPolicy {
+    std::vector<std::size_t> ages{4, 16};
+    [[nodiscard]] std::span<const std::size_t> decision_ages() const { return ages; }
+    [[nodiscard]] bool wants_attention_stats() const { return true; }
+    [[nodiscard]] BitDecision decide(const kvbits::DecisionContext& c) const {
+      return c.current.key_bits == 32 ? BitDecision{8, 8} : BitDecision{4, 4};
+    }
+  };
+  std::mt19937 rng(21);
+  const std::size_t d = 32, kv_heads = 2, heads = 4;
+  auto o = make_options(kv_heads, d, 300);
+  o.residual_window = 3;
+  QuantizedKVCache<StatisticsPolicy, TestType> cache(o);
+  for (std::size_t t = 0; t < 200; ++t)
+    cache.append(0, random_vector(rng, kv_heads * d), random_vector(rng, kv_heads * d));
+  const auto q = random_vector(rng, heads * d);
+  std::vector<float> out(heads * d), received(200);
+  cache.attend(0, q, out, received);  // grows scratch to its steady-state size
+  const std::size_t start = allocation_count.load();
+  for (int step = 0; step < 3; ++step) {
+    cache.attend(0, q, out, received);
+    cache.attend(0, q, out);
+  }
+  CHECK(allocation_count.load() == start);
+  CHECK(cache.attention_stats(0, 10).queries == 7);
 }

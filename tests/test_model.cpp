@@ -16,7 +16,7 @@
 #include "model/llama.hpp"
 #include "model/policy_spec.hpp"
 #include "model/sampling.hpp"
-#include "model/static_cache.hpp"
+#include "model/tool_cache.hpp"
 #include "model/toy.hpp"
 #include "support/golden.hpp"
 #include "support/reference_cache.hpp"
@@ -119,6 +119,12 @@ std::vector<std::vector<double>> naive_logits(const LlamaConfig& c, const LlamaW
 const kvbits::model::LoadedModel& stories_model() {
   static const kvbits::model::LoadedModel loaded =
       kvbits::model::load_model(kvbits::test::shared_file("models/stories260K.gguf").string());
+  return loaded;
+}
+
+const kvbits::model::LoadedModel& bible_model() {
+  static const kvbits::model::LoadedModel loaded =
+      kvbits::model::load_model(kvbits::test::shared_file("models/bible919K.gguf").string());
   return loaded;
 }
 
@@ -253,11 +259,15 @@ TEST_CASE("model: stories260K metadata", "[model][stories260K]") {
   CHECK(config.rope_theta == 10000.0f);
 }
 
-TEST_CASE("model: stories260K greedy decode matches the golden file", "[model][stories260K]") {
-  const auto golden = kvbits::test::read_golden(kvbits::test::shared_file("golden/stories260K_greedy.txt"));
+namespace {
+
+// Greedy decoding from BOS must reproduce a shared golden file: an FP32 cache every id and the
+// text of the first 80, an FP16 cache at least the first 80 generated ids.
+void check_golden_decode(const kvbits::model::LoadedModel& loaded, const std::string& golden_file) {
+  const auto golden = kvbits::test::read_golden(kvbits::test::shared_file(golden_file));
   REQUIRE(golden.ids.size() == 121);
-  LlamaModel model = stories_model().model;
-  const auto& tokenizer = stories_model().tokenizer;
+  LlamaModel model = loaded.model;
+  const auto& tokenizer = loaded.tokenizer;
   const auto& config = model.config();
   const std::size_t steps = golden.ids.size() - 1;
 
@@ -290,6 +300,28 @@ TEST_CASE("model: stories260K greedy decode matches the golden file", "[model][s
   }
 }
 
+}  // namespace
+
+TEST_CASE("model: stories260K greedy decode matches the golden file", "[model][stories260K]") {
+  check_golden_decode(stories_model(), "golden/stories260K_greedy.txt");
+}
+
+TEST_CASE("model: bible919K metadata", "[model][bible919K]") {
+  const auto& config = bible_model().model.config();
+  CHECK(config.dim == 128);
+  CHECK(config.layers == 4);
+  CHECK(config.heads == 2);
+  CHECK(config.kv_heads == 1);
+  CHECK(config.head_dim() == 64);
+  CHECK(config.ffn_dim == 384);
+  CHECK(config.vocab == 1024);
+  CHECK(config.context == 512);
+}
+
+TEST_CASE("model: bible919K greedy decode matches the golden file", "[model][bible919K]") {
+  check_golden_decode(bible_model(), "golden/bible919K_greedy.txt");
+}
+
 TEST_CASE("model: policy specifications", "[model][policy]") {
   using kvbits::KeyTransform;
   using kvbits::model::parse_policy;
@@ -317,6 +349,50 @@ TEST_CASE("model: policy specifications", "[model][policy]") {
   for (const char* bad :
        {"", "fp8", "static:", "static:4", "static:4,7", "static:4,4,x=1", "static:4,4,g=", "static:4,4,g=-1",
         "static:4,4,t=rotate", "static:4,4,w", "static:4,4,", "STATIC:4,4", "static:99999999999,4"}) {
+    INFO("policy '" << bad << "'");
+    CHECK_THROWS_AS(parse_policy(bad), kvbits::Error);
+  }
+}
+
+TEST_CASE("model: adaptive policy specifications", "[model][policy]") {
+  using kvbits::model::parse_policy;
+  using kvbits::model::PolicyKind;
+  const auto tiers = parse_policy("tiers:1=16/16,4=8/8,*=4/2,g=32,s=4,v+=0.02");
+  CHECK(tiers.kind == PolicyKind::tiers);
+  CHECK(tiers.items == "1=16/16,4=8/8,*=4/2,v+=0.02");
+  CHECK(tiers.group_size == 32);
+  CHECK(tiers.sink_tokens == 4);
+  const auto tiered = tiers.make_policy();
+  REQUIRE(tiered.get_if<kvbits::TieredPolicy>() != nullptr);
+  CHECK(std::vector<std::size_t>(tiered.decision_ages().begin(), tiered.decision_ages().end()) ==
+        std::vector<std::size_t>{1, 4});
+  CHECK(tiered.wants_attention_stats());
+
+  const auto random = parse_policy("random:4/2:0.5,8/4:0.5,seed=7,g=32");
+  CHECK(random.kind == PolicyKind::random);
+  CHECK(random.seed == 7);
+  CHECK(random.make_policy().get_if<kvbits::RandomPolicy>() != nullptr);
+
+  const auto rule = parse_policy("rule:4/2,entropy>2.5=8/4,w=4");
+  CHECK(rule.kind == PolicyKind::rule);
+  CHECK(rule.needs_token_features());
+  const auto rule_policy = rule.make_policy();
+  const auto* inner = rule_policy.get_if<kvbits::RulePolicy>();
+  REQUIRE(inner != nullptr);
+  CHECK(inner->default_bits == kvbits::BitDecision{4, 2});
+  REQUIRE(inner->feature_rules.size() == 1);
+  CHECK(inner->feature_rules[0].feature == 0);
+  CHECK(inner->feature_rules[0].bits == kvbits::BitDecision{8, 4});
+
+  const auto budget = parse_policy("budget:4.5:tiers:1=16/16,*=4/4,g=32");
+  REQUIRE(budget.budget.has_value());
+  CHECK(*budget.budget == 4.5);
+  CHECK(budget.kind == PolicyKind::tiers);
+  CHECK(budget.make_policy().get_if<kvbits::BudgetPolicy<kvbits::model::BasePolicy>>() != nullptr);
+
+  for (const char* bad : {"tiers:", "tiers:4=8/8", "tiers:4=4/4,1=8/8,*=2/2", "tiers:1=16/16,*=4/2,q=1",
+                          "random:", "random:4/7:1", "rule:4/2,entropy>2=8/4", "rule:4/2,size>2=8/4,w=1",
+                          "budget:0:fp16", "budget:x:fp16", "budget:4:budget:4:fp16", "budget:4.5"}) {
     INFO("policy '" << bad << "'");
     CHECK_THROWS_AS(parse_policy(bad), kvbits::Error);
   }
@@ -378,8 +454,8 @@ TEST_CASE("model: key-scale calibration sees the model's keys, not a copy inside
   }
 
   const auto spec = kvbits::model::parse_policy("static:4,4,t=scale");
-  CHECK_THROWS_AS(kvbits::model::make_static_cache(spec, config, 16), kvbits::Error);
-  auto cache = kvbits::model::make_static_cache(spec, config, 16, &samples);
+  CHECK_THROWS_AS(kvbits::model::make_cache(spec, config, 16), kvbits::Error);
+  auto cache = kvbits::model::make_cache(spec, config, 16, &samples);
   const auto scales = cache.key_scales(0);
   REQUIRE(scales.size() == config.kv_heads * config.head_dim());
   for (std::size_t c = 0; c < scales.size(); ++c) {

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <sstream>
@@ -33,6 +34,12 @@ Tokenizer small_tokenizer(const std::vector<std::pair<std::string, float>>& piec
 const Tokenizer& stories_tokenizer() {
   static const Tokenizer tokenizer = kvbits::model::load_tokenizer(
       kvbits::gguf::File::open(kvbits::test::shared_file("models/stories260K.gguf").string()));
+  return tokenizer;
+}
+
+const Tokenizer& bible_tokenizer() {
+  static const Tokenizer tokenizer = kvbits::model::load_tokenizer(
+      kvbits::gguf::File::open(kvbits::test::shared_file("models/bible919K.gguf").string()));
   return tokenizer;
 }
 
@@ -144,9 +151,12 @@ TEST_CASE("tokenizer: stories260K vocabulary", "[tokenizer][stories260K]") {
   CHECK(tokenizer.token_text(3 + 0x0A) == "\n");
 }
 
-TEST_CASE("tokenizer: golden ids decode to the golden text", "[tokenizer][stories260K]") {
-  const Tokenizer& tokenizer = stories_tokenizer();
-  const auto golden = kvbits::test::read_golden(kvbits::test::shared_file("golden/stories260K_greedy.txt"));
+namespace {
+
+// The golden ids decode, one by one or at once, to the golden text, and the text encodes back
+// to the same ids: the model generated the canonical tokenization of its own text.
+void check_golden_text(const Tokenizer& tokenizer, const std::string& golden_file) {
+  const auto golden = kvbits::test::read_golden(kvbits::test::shared_file(golden_file));
   REQUIRE(golden.ids.size() == 121);
   REQUIRE(golden.ids.front() == tokenizer.bos());
   const Ids first80(golden.ids.begin() + 1, golden.ids.begin() + 81);
@@ -161,8 +171,47 @@ TEST_CASE("tokenizer: golden ids decode to the golden text", "[tokenizer][storie
     previous = id;
   }
   CHECK(streamed == golden.text.substr(1));
-  // The model generated the canonical tokenization of its own text.
   CHECK(tokenizer.encode(golden.text.substr(1)) == first80);
+}
+
+// Every document of a dev text round-trips and compresses; returns the token count.
+std::size_t check_round_trips(const Tokenizer& tokenizer, const std::vector<std::string>& documents) {
+  std::size_t total_tokens = 0;
+  for (std::size_t i = 0; i < documents.size(); ++i) {
+    INFO("document " << i);
+    const Ids ids = tokenizer.encode(documents[i]);
+    total_tokens += ids.size();
+    // Merges must shrink the text well below one token per byte.
+    CHECK(ids.size() < documents[i].size());
+    CHECK(tokenizer.decode(ids) == documents[i]);
+  }
+  return total_tokens;
+}
+
+}  // namespace
+
+TEST_CASE("tokenizer: golden ids decode to the golden text", "[tokenizer][stories260K]") {
+  check_golden_text(stories_tokenizer(), "golden/stories260K_greedy.txt");
+}
+
+TEST_CASE("tokenizer: bible919K golden ids decode to the golden text", "[tokenizer][bible919K]") {
+  check_golden_text(bible_tokenizer(), "golden/bible919K_greedy.txt");
+}
+
+TEST_CASE("tokenizer: bible919K vocabulary and every dev document round-trips", "[tokenizer][bible919K]") {
+  const Tokenizer& tokenizer = bible_tokenizer();
+  REQUIRE(tokenizer.size() == 1024);
+  CHECK(tokenizer.bos() == 1);
+  // No newline piece: '\n' is always the byte token <0x0A>.
+  CHECK(tokenizer.encode("a\nb").size() >= 3);
+  const Ids newline = tokenizer.encode("\n");
+  CHECK(std::find(newline.begin(), newline.end(), 3 + 0x0A) != newline.end());
+  const auto documents =
+      kvbits::model::read_stories(kvbits::test::shared_file("data/bible_dev.txt").string());
+  REQUIRE(documents.size() == 138);
+  // BOS + tokens of every document, minus the BOS that predicts nothing: the 44,707
+  // predictions the shared README states.
+  CHECK(check_round_trips(tokenizer, documents) == 44707);
 }
 
 TEST_CASE("tokenizer: every dev story round-trips", "[tokenizer][stories260K]") {
@@ -170,15 +219,7 @@ TEST_CASE("tokenizer: every dev story round-trips", "[tokenizer][stories260K]") 
   const auto stories =
       kvbits::model::read_stories(kvbits::test::shared_file("data/tinystories_valid_dev.txt").string());
   REQUIRE(stories.size() == 176);
-  std::size_t total_tokens = 0;
-  for (std::size_t i = 0; i < stories.size(); ++i) {
-    INFO("story " << i);
-    const Ids ids = tokenizer.encode(stories[i]);
-    total_tokens += ids.size();
-    // Merges must shrink the text well below one token per byte.
-    CHECK(ids.size() < stories[i].size());
-    CHECK(tokenizer.decode(ids) == stories[i]);
-  }
+  const std::size_t total_tokens = check_round_trips(tokenizer, stories);
   // The first story starts "Once upon a time" = " Once", " upon", " a", " time".
   const Ids first = tokenizer.encode(stories.front());
   REQUIRE(first.size() >= 4);

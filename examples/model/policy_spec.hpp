@@ -1,29 +1,108 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>
 #include <charconv>
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "kvbits/cache/options.hpp"
 #include "kvbits/core/bit_width.hpp"
 #include "kvbits/core/decision.hpp"
 #include "kvbits/core/error.hpp"
+#include "kvbits/policy/budget_policy.hpp"
+#include "kvbits/policy/policy_text.hpp"
+#include "kvbits/policy/policy_variant.hpp"
+#include "kvbits/policy/random_policy.hpp"
+#include "kvbits/policy/rule_policy.hpp"
+#include "kvbits/policy/static_policy.hpp"
+#include "kvbits/policy/tiered_policy.hpp"
+#include "model/token_features.hpp"
 
 namespace kvbits::model {
 
+/// The policies a tool can run without a budget.
+using BasePolicy = PolicyVariant<StaticPolicy, TieredPolicy, RandomPolicy, RulePolicy>;
+/// Every policy a tool can run: one of the base policies, or one under a bits budget.
+using ToolPolicy = PolicyVariant<StaticPolicy, TieredPolicy, RandomPolicy, RulePolicy, BudgetPolicy<BasePolicy>>;
+
 /**
- * A static cache configuration as written on the command line:
- *   `fp32`, `fp16`, or `static:K,V[,g=G][,w=R][,s=S][,t=hadamard|scale]`
- * with K, V the key and value bits (2, 3, 4, 5, 6, 8, 16, 32), G the quantization group size
- * (0 = whole head vector, the default), R the residual window of recent tokens kept as float,
- * S the number of attention-sink tokens kept as float, and t the key transform.
+ * Reads the items of a `rule:` policy: the default widths `K/V`, then `FEATURE>T=K/V` rules over
+ * the runner's write-time features (TokenFeatures::names()).
+ * @param items the items after `rule:`, cache options removed
+ * @param spec  the whole specification, for error messages
+ * @throw Error(invalid_argument) naming the item that does not parse.
+ */
+inline RulePolicy parse_rule_policy(std::string_view items, std::string_view spec) {
+  RulePolicy policy;
+  const std::string where = "policy '" + std::string(spec) + "'";
+  bool first = true;
+  for (const std::string_view raw : kvbits::detail::split(items, ',')) {
+    const std::string_view item = kvbits::detail::trim(raw);
+    if (first) {
+      policy.default_bits = parse_bit_decision(item, where + " default widths");
+      first = false;
+      continue;
+    }
+    const std::size_t greater = item.find('>');
+    const std::size_t equals = item.find('=');
+    kvbits::detail::require(greater != std::string_view::npos && equals != std::string_view::npos && greater < equals,
+                            Errc::invalid_argument,
+                            where + ": rule '" + std::string(item) + "' is not FEATURE>THRESHOLD=K/V");
+    const std::string_view name = item.substr(0, greater);
+    const auto names = TokenFeatures::names();
+    const auto found = std::find(names.begin(), names.end(), name);
+    kvbits::detail::require(found != names.end(), Errc::invalid_argument,
+                            where + ": rule '" + std::string(item) + "' reads unknown feature '" + std::string(name) +
+                                "' (entropy, next_token_probability, max_probability, rarity)");
+    const auto threshold = kvbits::detail::parse_number<float>(item.substr(greater + 1, equals - greater - 1));
+    kvbits::detail::require(threshold.has_value(), Errc::invalid_argument,
+                            where + ": rule '" + std::string(item) + "' has no numeric threshold");
+    policy.feature_rules.push_back({static_cast<std::size_t>(found - names.begin()), *threshold,
+                                    parse_bit_decision(item.substr(equals + 1), where)});
+  }
+  return policy;
+}
+
+/** Text of the accepted policy syntax, for --help and error messages. */
+inline constexpr std::string_view kPolicySyntax =
+    "fp32 | fp16 | static:K,V | tiers:AGE=K/V,...,*=K/V[,k+=T][,v+=T] | random:K/V:W,...[,seed=N] | "
+    "rule:K/V[,FEATURE>T=K/V]... | budget:BITS:POLICY, each followed by [,g=G][,w=R][,s=S][,t=hadamard|scale]";
+
+/// Which kind of policy a specification names.
+enum class PolicyKind {
+  fixed,   ///< fp32, fp16, static:K,V
+  tiers,   ///< TieredPolicy: widths by age
+  random,  ///< RandomPolicy: widths drawn from a mix
+  rule,    ///< RulePolicy over the runner's write-time features
+};
+
+/**
+ * A cache configuration as written on the command line. Every form may end with cache options:
+ * `g=G` the quantization group size (0 = whole head vector, the default), `w=R` the residual
+ * window of recent tokens kept as float, `s=S` the attention-sink tokens kept as float, and
+ * `t=hadamard|scale` the key transform.
+ *  - `fp32`, `fp16`, `static:K,V`: every token at K key bits and V value bits.
+ *  - `tiers:AGE=K/V,...,*=K/V[,k+=T][,v+=T]`: widths by age (kvbits::parse_tiers): `AGE=K/V`
+ *    holds for tokens younger than AGE appends, `*=K/V` for the oldest.
+ *  - `random:K/V:W,...[,seed=N]`: widths drawn per token from the weighted mix.
+ *  - `rule:K/V[,FEATURE>T=K/V]...`: K/V unless a write-time feature (entropy,
+ *    next_token_probability, max_probability, rarity) exceeds T; needs w >= 1, since the features of a
+ *    token are known only after its forward pass.
+ *  - `budget:BITS:POLICY`: POLICY lowered online so the cache averages BITS bits per element.
  */
 struct PolicySpec {
   std::string text;                                 ///< the specification as given
-  BitDecision bits{32, 32};                         ///< precision of every token
+  PolicyKind kind = PolicyKind::fixed;              ///< which policy
+  BitDecision bits{32, 32};                         ///< widths of every token (fixed)
+  std::string items;                                ///< the policy's own items (tiers, random, rule)
+  std::uint64_t seed = 0;                           ///< seed= (random)
+  std::optional<double> budget;                     ///< budget:BITS
   std::size_t group_size = 0;                       ///< g=; applies to keys and values
   std::size_t residual_window = 0;                  ///< w=
   std::size_t sink_tokens = 0;                      ///< s=
@@ -33,6 +112,9 @@ struct PolicySpec {
   [[nodiscard]] bool needs_calibration() const noexcept {
     return key_transform == KeyTransform::channel_scale;
   }
+
+  /// @return true when the policy reads the runner's write-time features.
+  [[nodiscard]] bool needs_token_features() const noexcept { return kind == PolicyKind::rule; }
 
   /**
    * Cache options for a model of the given shape.
@@ -55,6 +137,27 @@ struct PolicySpec {
     options.value.group_size = group_size;
     return options;
   }
+
+  /// @return a fresh policy as specified (random policies restart from their seed).
+  [[nodiscard]] ToolPolicy make_policy() const {
+    const auto finish = [this](auto policy) -> ToolPolicy {
+      if (!budget) return policy;
+      BudgetOptions options;
+      options.target_bits_per_element = *budget;
+      return BudgetPolicy<BasePolicy>(BasePolicy(std::move(policy)), options);
+    };
+    switch (kind) {
+      case PolicyKind::tiers:
+        return finish(parse_tiers(items));
+      case PolicyKind::random:
+        return finish(RandomPolicy(parse_width_mix(items), seed));
+      case PolicyKind::rule:
+        return finish(parse_rule_policy(items, text));
+      case PolicyKind::fixed:
+        break;
+    }
+    return finish(StaticPolicy{bits});
+  }
 };
 
 namespace detail {
@@ -74,71 +177,102 @@ inline int parse_bits(std::string_view digits, std::string_view spec, std::strin
   const int bits = value <= 64 ? static_cast<int>(value) : -1;
   kvbits::detail::require(is_supported_bits(bits), Errc::invalid_argument,
                           "policy '" + std::string(spec) + "': " + std::string(what) + " " +
-                              std::string(digits) + " is not one of 2, 3, 4, 5, 6, 8, 16, 32");
+                              std::string(digits) + " is not one of " + supported_bits_text());
   return bits;
+}
+
+// Applies one cache option item (g=, w=, s=, t=) to `spec`; false when `item` is none.
+inline bool apply_cache_option(std::string_view item, PolicySpec& spec) {
+  const std::size_t equals = item.find('=');
+  if (equals == std::string_view::npos) return false;
+  const std::string_view name = item.substr(0, equals);
+  const std::string_view value = item.substr(equals + 1);
+  if (name == "g") {
+    spec.group_size = parse_count(value, spec.text, "group size");
+  } else if (name == "w") {
+    spec.residual_window = parse_count(value, spec.text, "residual window");
+  } else if (name == "s") {
+    spec.sink_tokens = parse_count(value, spec.text, "sink tokens");
+  } else if (name == "t" && value == "hadamard") {
+    spec.key_transform = KeyTransform::hadamard;
+  } else if (name == "t" && value == "scale") {
+    spec.key_transform = KeyTransform::channel_scale;
+  } else if (name == "t") {
+    throw Error(Errc::invalid_argument,
+                "policy '" + spec.text + "': unknown key transform '" + std::string(item) + "' (t=hadamard|scale)");
+  } else if (name == "seed" && spec.kind == PolicyKind::random) {
+    spec.seed = parse_count(value, spec.text, "seed");
+  } else {
+    return false;
+  }
+  return true;
 }
 
 }  // namespace detail
 
-/** Text of the accepted policy syntax, for --help and error messages. */
-inline constexpr std::string_view kPolicySyntax =
-    "fp32 | fp16 | static:K,V[,g=G][,w=R][,s=S][,t=hadamard|scale]";
-
 /**
  * Parses a policy specification (see PolicySpec).
- * @param text e.g. "fp16", "static:4,4", "static:8,4,g=32,w=32,s=4,t=hadamard"
- * @return the parsed specification; cache-level rules (group size dividing head_dim, ...) are
- *         checked later by the cache itself.
+ * @param text e.g. "fp16", "static:4,4", "tiers:1=16/16,4=8/8,*=4/2,g=32", "budget:4.5:tiers:..."
+ * @return the parsed specification, its policy built once so that every error shows here;
+ *         cache-level rules (group size dividing head_dim, ...) are checked by the cache itself.
  * @throw Error(invalid_argument) naming the part that does not parse.
  */
 inline PolicySpec parse_policy(std::string_view text) {
   PolicySpec spec;
   spec.text = std::string(text);
-  if (text == "fp32") return spec;
-  if (text == "fp16") {
-    spec.bits = {16, 16};
+  const auto malformed = [&spec] {
+    return Error(Errc::invalid_argument, "policy '" + spec.text + "' is not of the form " + std::string(kPolicySyntax));
+  };
+  std::string_view rest = text;
+  if (rest.starts_with("budget:")) {
+    rest.remove_prefix(7);
+    const std::size_t colon = rest.find(':');
+    if (colon == std::string_view::npos) throw malformed();
+    const auto target = kvbits::detail::parse_number<double>(rest.substr(0, colon));
+    kvbits::detail::require(target && *target > 0.0, Errc::invalid_argument,
+                            "policy '" + spec.text + "': budget '" + std::string(rest.substr(0, colon)) +
+                                "' is not a positive number of bits per element");
+    spec.budget = *target;
+    rest.remove_prefix(colon + 1);
+  }
+  if (rest == "fp32" || rest == "fp16") {
+    spec.bits = rest == "fp32" ? BitDecision{32, 32} : BitDecision{16, 16};
+    static_cast<void>(spec.make_policy());
     return spec;
   }
-  constexpr std::string_view kPrefix = "static:";
-  kvbits::detail::require(text.substr(0, kPrefix.size()) == kPrefix, Errc::invalid_argument,
-                          "policy '" + spec.text + "' is not of the form " + std::string(kPolicySyntax));
-  std::string_view rest = text.substr(kPrefix.size());
-  int field = 0;
-  while (true) {
-    const std::size_t comma = rest.find(',');
-    const std::string_view part = rest.substr(0, comma);
-    if (field == 0) {
-      spec.bits.key_bits = detail::parse_bits(part, text, "key bits");
-    } else if (field == 1) {
-      spec.bits.value_bits = detail::parse_bits(part, text, "value bits");
-    } else {
-      const std::size_t equals = part.find('=');
-      kvbits::detail::require(
-          equals != std::string_view::npos, Errc::invalid_argument,
-          "policy '" + spec.text + "': option '" + std::string(part) + "' is not of the form name=value");
-      const std::string_view name = part.substr(0, equals);
-      const std::string_view value = part.substr(equals + 1);
-      if (name == "g") {
-        spec.group_size = detail::parse_count(value, text, "group size");
-      } else if (name == "w") {
-        spec.residual_window = detail::parse_count(value, text, "residual window");
-      } else if (name == "s") {
-        spec.sink_tokens = detail::parse_count(value, text, "sink tokens");
-      } else if (name == "t" && value == "hadamard") {
-        spec.key_transform = KeyTransform::hadamard;
-      } else if (name == "t" && value == "scale") {
-        spec.key_transform = KeyTransform::channel_scale;
-      } else {
-        throw Error(Errc::invalid_argument, "policy '" + spec.text + "': unknown option '" +
-                                                std::string(part) + "' (g=, w=, s=, t=hadamard|scale)");
-      }
-    }
-    ++field;
-    if (comma == std::string_view::npos) break;
-    rest = rest.substr(comma + 1);
+  const std::size_t colon = rest.find(':');
+  if (colon == std::string_view::npos) throw malformed();
+  const std::string_view kind = rest.substr(0, colon);
+  if (kind == "static") {
+    spec.kind = PolicyKind::fixed;
+  } else if (kind == "tiers") {
+    spec.kind = PolicyKind::tiers;
+  } else if (kind == "random") {
+    spec.kind = PolicyKind::random;
+  } else if (kind == "rule") {
+    spec.kind = PolicyKind::rule;
+  } else {
+    throw malformed();
   }
-  kvbits::detail::require(field >= 2, Errc::invalid_argument,
-                          "policy '" + spec.text + "' needs key and value bits: static:K,V");
+  std::vector<std::string_view> own;
+  for (const std::string_view raw : kvbits::detail::split(rest.substr(colon + 1), ',')) {
+    const std::string_view item = kvbits::detail::trim(raw);
+    if (!detail::apply_cache_option(item, spec)) own.push_back(item);
+  }
+  if (spec.kind == PolicyKind::fixed) {
+    kvbits::detail::require(own.size() == 2, Errc::invalid_argument,
+                            "policy '" + spec.text + "' needs key and value bits and name=value options: static:K,V");
+    spec.bits = {detail::parse_bits(own[0], text, "key bits"), detail::parse_bits(own[1], text, "value bits")};
+  }
+  for (const std::string_view item : own) {
+    if (!spec.items.empty()) spec.items += ',';
+    spec.items += item;
+  }
+  kvbits::detail::require(!spec.needs_token_features() || spec.residual_window >= 1, Errc::invalid_argument,
+                          "policy '" + spec.text +
+                              "': rule policies read features known only after a token's forward pass; add w=1 "
+                              "or more");
+  static_cast<void>(spec.make_policy());
   return spec;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,12 +14,14 @@
 #include "cli/args.hpp"
 #include "cli/tool_main.hpp"
 #include "kvbits/core/error.hpp"
+#include "kvbits/features/unigram_file.hpp"
 #include "model/eval_metrics.hpp"
 #include "model/gguf_model.hpp"
 #include "model/model_path.hpp"
 #include "model/policy_spec.hpp"
 #include "model/sampling.hpp"
-#include "model/static_cache.hpp"
+#include "model/token_features.hpp"
+#include "model/tool_cache.hpp"
 #include "model/stories.hpp"
 
 namespace {
@@ -30,11 +33,22 @@ story of a text file (stories separated by lines "<|endoftext|>"). Each story is
 [BOS] + tokens, truncated to the model's context and --max-tokens; every position is scored.
 
 options:
-  --model PATH.gguf   model file (default: stories260K.gguf from $KVBITS_MODEL_DIR, then
-                      ../shared/models, then the build's shared folder)
+  --model M           a GGUF file, or a model name looked up in $KVBITS_MODEL_DIR, then
+                      ../shared/models, then the build's shared folder (e.g. stories260K,
+                      bible919K; default stories260K)
   --text PATH         the stories (required)
-  --policy P          fp32 | fp16 | static:K,V[,g=G][,w=R][,s=S][,t=hadamard|scale]; repeatable
-                      (default: fp32, fp16, static:8,8, static:4,4)
+  --policy P          a cache policy; repeatable (default: fp32, fp16, static:8,8, static:4,4):
+                        fp32 | fp16 | static:K,V
+                        tiers:AGE=K/V,...,*=K/V[,k+=T][,v+=T]   widths by age
+                        random:K/V:W,...[,seed=N]              widths drawn from a mix
+                        rule:K/V[,FEATURE>T=K/V]...            write-time feature rules
+                                                               (entropy, next_token_probability,
+                                                               max_probability, rarity; needs
+                                                               w>=1)
+                        budget:BITS:POLICY                     POLICY held to BITS bits/element
+                      each followed by [,g=G][,w=R][,s=S][,t=hadamard|scale]
+  --unigram PATH      token counts for the rarity feature of rule: policies (kvbits-unigram);
+                      without it every token is equally rare
   --max-tokens N      most tokens per story including BOS (default 512)
   --stories N         evaluate only the first N stories (default: all)
   --json              print JSON instead of a Markdown table
@@ -50,6 +64,7 @@ t=scale calibrates the per-channel key scales once, on the keys of the first sto
 struct Options {
   std::optional<std::string> model;
   std::optional<std::string> text;
+  std::optional<std::string> unigram;
   std::vector<std::string> policies;
   std::size_t max_tokens = 512;
   std::optional<std::size_t> stories;
@@ -68,6 +83,8 @@ Options parse_options(int argc, char** argv) {
       options.text = args.value();
     } else if (name == "--policy") {
       options.policies.push_back(args.value());
+    } else if (name == "--unigram") {
+      options.unigram = args.value();
     } else if (name == "--max-tokens") {
       options.max_tokens = static_cast<std::size_t>(args.count());
     } else if (name == "--stories") {
@@ -118,15 +135,10 @@ int run(const Options& options) {
   std::vector<kvbits::model::PolicySpec> specs;
   for (const auto& text : options.policies) specs.push_back(kvbits::model::parse_policy(text));
 
-  std::string model_path;
-  if (options.model) {
-    model_path = *options.model;
-  } else if (const auto found = kvbits::model::find_default_model(KVBITS_SHARED_DIR_DEFAULT)) {
-    model_path = found->string();
-  } else {
-    throw kvbits::Error(kvbits::Errc::io_error, std::string(kvbits::model::kDefaultModelFile) +
-                                                    " not found; pass --model or set KVBITS_MODEL_DIR");
-  }
+  const std::string model_path =
+      kvbits::model::resolve_model(options.model.value_or(std::string(kvbits::model::kDefaultModelFile)),
+                                   KVBITS_SHARED_DIR_DEFAULT)
+          .string();
   kvbits::model::LoadedModel loaded = kvbits::model::load_model(model_path);
   const auto& tokenizer = loaded.tokenizer;
   auto& model = loaded.model;
@@ -159,7 +171,7 @@ int run(const Options& options) {
   }
   // Every cache is built before the first story, so an unusable policy fails at once.
   for (const auto& spec : specs) {
-    static_cast<void>(kvbits::model::make_static_cache(spec, config, limit, &samples));
+    static_cast<void>(kvbits::model::make_cache(spec, config, limit, &samples));
   }
 
   const kvbits::model::PolicySpec reference_spec = kvbits::model::parse_policy("fp32");
@@ -168,6 +180,15 @@ int run(const Options& options) {
   std::vector<float> logits(vocab);
   std::vector<double> log_probs(vocab);
   Reference reference;
+  std::shared_ptr<const kvbits::UnigramTable> unigrams;
+  if (options.unigram) {
+    unigrams = std::make_shared<const kvbits::UnigramTable>(kvbits::load_unigram_table(*options.unigram));
+    kvbits::detail::require(unigrams->counts().size() == vocab, kvbits::Errc::invalid_argument,
+                            "--unigram " + *options.unigram + " counts " +
+                                std::to_string(unigrams->counts().size()) + " token ids, the model has " +
+                                std::to_string(vocab));
+  }
+  kvbits::model::TokenFeatureFeeder features(vocab, unigrams);
   const auto start = std::chrono::steady_clock::now();
   std::size_t done_positions = 0;
 
@@ -177,7 +198,7 @@ int run(const Options& options) {
     reference.log_probs.resize(positions * vocab);
     reference.argmax.resize(positions);
     {
-      auto cache = kvbits::model::make_static_cache(reference_spec, config, positions);
+      auto cache = kvbits::model::make_cache(reference_spec, config, positions);
       for (std::size_t p = 0; p < positions; ++p) {
         model.forward(ids[p], p, cache, logits);
         const std::span<double> row(reference.log_probs.data() + p * vocab, vocab);
@@ -188,10 +209,11 @@ int run(const Options& options) {
       reference_totals.positions += positions;
     }
     for (std::size_t i = 0; i < specs.size(); ++i) {
-      auto cache = kvbits::model::make_static_cache(specs[i], config, positions, &samples);
+      auto cache = kvbits::model::make_cache(specs[i], config, positions, &samples);
       auto& t = totals[i];
       for (std::size_t p = 0; p < positions; ++p) {
         model.forward(ids[p], p, cache, logits);
+        if (specs[i].needs_token_features()) features.feed(cache, logits, ids[p], p, ids[p + 1]);
         kvbits::model::log_softmax(logits, log_probs);
         const std::span<const double> row(reference.log_probs.data() + p * vocab, vocab);
         t.negative_log_likelihood -= log_probs[static_cast<std::size_t>(ids[p + 1])];

@@ -18,7 +18,8 @@
 #include "model/model_path.hpp"
 #include "model/policy_spec.hpp"
 #include "model/sampling.hpp"
-#include "model/static_cache.hpp"
+#include "model/token_features.hpp"
+#include "model/tool_cache.hpp"
 #include "model/toy.hpp"
 
 namespace {
@@ -28,13 +29,22 @@ constexpr const char* kUsage = R"(usage: kvbits-generate [options]
 Generates text with a LLaMA-architecture GGUF model, storing its KV cache with kvbits.
 
 options:
-  --model PATH.gguf   model file (default: stories260K.gguf from $KVBITS_MODEL_DIR, then
-                      ../shared/models, then the build's shared folder; the built-in toy
-                      model when none exists)
+  --model M           a GGUF file, or a model name looked up in $KVBITS_MODEL_DIR, then
+                      ../shared/models, then the build's shared folder (e.g. stories260K,
+                      bible919K; default stories260K, or the built-in toy model when it
+                      is not found)
   --prompt TEXT       text to continue (default: empty, i.e. start from BOS)
   --tokens N          tokens to generate (default 200; limited by the model's context)
-  --policy P          fp32 | fp16 | static:K,V[,g=G][,w=R][,s=S][,t=hadamard|scale]
-                      (default fp16)
+  --policy P          the cache policy (default fp16):
+                        fp32 | fp16 | static:K,V
+                        tiers:AGE=K/V,...,*=K/V[,k+=T][,v+=T]   widths by age
+                        random:K/V:W,...[,seed=N]              widths drawn from a mix
+                        rule:K/V[,FEATURE>T=K/V]...            write-time feature rules
+                                                               (entropy, next_token_probability,
+                                                               max_probability, rarity; needs
+                                                               w>=1)
+                        budget:BITS:POLICY                     POLICY held to BITS bits/element
+                      each followed by [,g=G][,w=R][,s=S][,t=hadamard|scale]
                       K/V: key/value bits in {2,3,4,5,6,8,16,32}; g: group size (0 = head_dim);
                       w: most recent tokens kept as float; s: first tokens kept as float;
                       t=hadamard: rotate keys before quantizing; t=scale: per-channel key
@@ -83,8 +93,8 @@ Options parse_options(int argc, char** argv) {
 
 kvbits::model::LoadedModel load(const Options& options, std::string& description) {
   if (options.model) {
-    description = *options.model;
-    return kvbits::model::load_model(*options.model);
+    description = kvbits::model::resolve_model(*options.model, KVBITS_SHARED_DIR_DEFAULT).string();
+    return kvbits::model::load_model(description);
   }
   if (const auto found = kvbits::model::find_default_model(KVBITS_SHARED_DIR_DEFAULT)) {
     description = found->string();
@@ -134,19 +144,24 @@ int run(const Options& options) {
     std::cerr << "note: t=scale key scales calibrated on the " << prompt.size()
               << " prompt tokens (BOS included)\n";
   }
-  auto cache = kvbits::model::make_static_cache(spec, config, prompt.size() + to_generate, &samples);
+  auto cache = kvbits::model::make_cache(spec, config, prompt.size() + to_generate, &samples);
 
   std::cout << options.prompt << std::flush;
   std::vector<float> logits(config.vocab);
   const auto start = std::chrono::steady_clock::now();
   std::size_t position = 0;
+  kvbits::model::TokenFeatureFeeder features(config.vocab);
   for (; position < prompt.size(); ++position) {
     model.forward(prompt[position], position, cache, logits);
+    if (spec.needs_token_features() && position + 1 < prompt.size()) {
+      features.feed(cache, logits, prompt[position], position, prompt[position + 1]);
+    }
   }
   std::int32_t previous = prompt.back();
   std::size_t generated = 0;
   while (generated < to_generate) {
     const std::int32_t next = sampler.sample(logits);
+    if (spec.needs_token_features()) features.feed(cache, logits, previous, position - 1, next);
     // The model marks the end of a story with EOS or a fresh BOS.
     if (next == tokenizer.eos() || next == tokenizer.bos()) break;
     std::cout << tokenizer.token_text(next, previous) << std::flush;

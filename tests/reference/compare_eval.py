@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Checks kvbits-eval against the independent Python reference (llama_reference.py).
 
-Runs both on the first N stories of the shared TinyStories file with the shared stories260K model
-and fails (exit status 1) unless
+Runs both on the first N documents of a shared model's dev text (stories260K on the TinyStories
+file, or bible919K on the Bible file) and fails (exit status 1) unless
   - the FP32-cache perplexities agree to 4 significant digits: |eval - reference| is at most half
     a unit in the reference's 4th significant digit, and
   - the static 8-bit and 4-bit rows (group = head_dim, no residual window, no sinks, no
@@ -14,7 +14,8 @@ metadata rounded outward), so their quantized perplexities are two samples of th
 2 % bound is meaningful over several hundred positions (the default 2 stories score 744; on the
 first 63 positions alone the 4-bit rows differ by 3.6 %).
 
-usage: python3 compare_eval.py EVAL_BINARY [--shared-dir DIR] [--stories N] [--json]
+usage: python3 compare_eval.py EVAL_BINARY [--model stories260K|bible919K] [--shared-dir DIR]
+                               [--stories N] [--json]
 """
 
 import argparse
@@ -29,8 +30,12 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import llama_reference  # noqa: E402  (the sibling module, found through the path set above)
 
-MODEL_FILE = os.path.join("models", "stories260K.gguf")
-TEXT_FILE = os.path.join("data", "tinystories_valid_dev.txt")
+# Each shared model with the dev text it is checked on.
+MODELS = {
+    "stories260K": (os.path.join("models", "stories260K.gguf"),
+                    os.path.join("data", "tinystories_valid_dev.txt")),
+    "bible919K": (os.path.join("models", "bible919K.gguf"), os.path.join("data", "bible_dev.txt")),
+}
 DEFAULT_SHARED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                                   "shared")
 QUANTIZED_BITS = (8, 4)
@@ -69,13 +74,16 @@ def main(argv=None):
     parser.add_argument("--shared-dir", default=os.environ.get("KVBITS_SHARED_DIR",
                                                                DEFAULT_SHARED_DIR),
                         help="folder holding models/ and data/ (default: ../shared)")
+    parser.add_argument("--model", choices=sorted(MODELS), default="stories260K",
+                        help="shared model and its dev text (default stories260K)")
     parser.add_argument("--stories", type=int, default=2, help="first N stories (default 2)")
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--json", action="store_true", help="also print both results as JSON")
     args = parser.parse_args(argv)
 
-    model = os.path.join(args.shared_dir, MODEL_FILE)
-    text = os.path.join(args.shared_dir, TEXT_FILE)
+    model_file, text_file = MODELS[args.model]
+    model = os.path.join(args.shared_dir, model_file)
+    text = os.path.join(args.shared_dir, text_file)
     for path in (args.eval_binary, model, text):
         if not os.path.isfile(path):
             fail(f"{path} does not exist (shared data is required; set --shared-dir or "
@@ -101,7 +109,7 @@ def main(argv=None):
     eval_ppl = evaluated["reference_perplexity"]
     tolerance = four_digit_tolerance(ref_ppl)
     status = "ok" if abs(eval_ppl - ref_ppl) <= tolerance else "MISMATCH"
-    print(f"{args.stories} stories, {reference['positions']} positions; reference "
+    print(f"{args.model}: {args.stories} documents, {reference['positions']} positions; reference "
           f"{reference['forward_passes']} forward passes at "
           f"{reference['tokens_per_second']:.1f} tokens/s")
     print(f"fp32        kvbits-eval {eval_ppl:.6f}  reference {ref_ppl:.6f}  "

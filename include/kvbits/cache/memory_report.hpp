@@ -9,7 +9,7 @@
 
 namespace kvbits {
 
-/// Token counts per storage precision, in kSupportedBits order (2, 3, 4, 5, 6, 8, 16, 32).
+/// Token counts per storage precision, in kSupportedBits order.
 struct PrecisionHistogram {
   std::array<std::size_t, kSupportedBits.size()> key{};    ///< tokens whose key has each width
   std::array<std::size_t, kSupportedBits.size()> value{};  ///< tokens whose value has each width
@@ -21,10 +21,8 @@ struct PrecisionHistogram {
 
  private:
   static std::size_t lookup(const std::array<std::size_t, kSupportedBits.size()>& counts, int bits) noexcept {
-    for (std::size_t i = 0; i < kSupportedBits.size(); ++i) {
-      if (kSupportedBits[i] == bits) return counts[i];
-    }
-    return 0;
+    const std::size_t i = bits_index(bits);
+    return i < counts.size() ? counts[i] : 0;
   }
 };
 
@@ -39,9 +37,9 @@ struct LayerMemory {
   std::size_t code_bytes = 0;       ///< packed K/V of decided tokens, without group metadata
   std::size_t metadata_bytes = 0;   ///< fp16 group scales/mins of decided tokens
   std::size_t residual_bytes = 0;   ///< float K/V of sink and window tokens
-  std::size_t index_bytes = 0;      ///< token index, slot maps and window TokenInfo copies
+  std::size_t index_bytes = 0;      ///< token index, slot maps, kept TokenInfo notes, attention statistics
   std::size_t bytes = 0;            ///< code + metadata + residual + index
-  std::size_t reserved_bytes = 0;   ///< allocated: pages, float area, index capacity
+  std::size_t reserved_bytes = 0;   ///< allocated: pages, float area, index, notes ring, statistics
   double average_bits = 0.0;        ///< 8 * (code + metadata + residual) / stored K and V elements
   PrecisionHistogram histogram{};   ///< every token by its storage width (sink/window tokens as 32)
 };

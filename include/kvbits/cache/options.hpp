@@ -34,14 +34,18 @@ struct KVCodecOptions {
 
 /// Run-time configuration of a QuantizedKVCache. Validated by its constructor.
 struct CacheOptions {
-  std::size_t layers = 1;           ///< transformer layers, each with its own token stream
-  std::size_t kv_heads = 1;         ///< key/value heads per layer
-  std::size_t head_dim = 64;        ///< elements per head vector: a multiple of 8 in [8, 256]
-  std::size_t capacity = 0;         ///< most tokens one layer may hold (>= 1)
-  std::size_t residual_window = 0;  ///< R most recent tokens kept as float; 0 = decide on insert
-  std::size_t sink_tokens = 0;      ///< first S tokens kept as float forever
-  KVCodecOptions key{};             ///< key codec
-  KVCodecOptions value{};           ///< value codec
+  std::size_t layers = 1;     ///< transformer layers, each with its own token stream
+  std::size_t kv_heads = 1;   ///< key/value heads per layer
+  std::size_t head_dim = 64;  ///< elements per head vector: a multiple of 8 in [8, 256]
+  std::size_t capacity = 0;   ///< most tokens one layer may hold (>= 1)
+  /// R most recent tokens kept as float; 0 = decide on insert. Larger than the
+  /// room left by the sinks is allowed and means "every token stays float":
+  /// the cache uses min(R, capacity - effective sinks).
+  std::size_t residual_window = 0;
+  /// First S tokens kept as float forever; the cache uses min(S, capacity).
+  std::size_t sink_tokens = 0;
+  KVCodecOptions key{};    ///< key codec
+  KVCodecOptions value{};  ///< value codec
 };
 
 /// Largest head vector a cache stores.
@@ -98,13 +102,19 @@ inline void validate_cache_options(const CacheOptions& options) {
   require(options.capacity >= 1, Errc::invalid_argument, "capacity must be at least 1 token per layer");
   require(options.capacity < std::numeric_limits<std::uint32_t>::max(), Errc::invalid_argument,
           "capacity " + std::to_string(options.capacity) + " exceeds the 32-bit token index");
-  require(options.residual_window <= options.capacity &&
-              options.sink_tokens <= options.capacity - options.residual_window,
-          Errc::invalid_argument,
-          "residual_window " + std::to_string(options.residual_window) + " + sink_tokens " +
-              std::to_string(options.sink_tokens) + " exceeds capacity " + std::to_string(options.capacity));
   validate_codec_options(options.key, options.head_dim, "key");
   validate_codec_options(options.value, options.head_dim, "value");
+}
+
+/// Sinks the cache keeps: min(sink_tokens, capacity).
+constexpr std::size_t effective_sinks(const CacheOptions& options) noexcept {
+  return options.sink_tokens < options.capacity ? options.sink_tokens : options.capacity;
+}
+
+/// Window the cache keeps: min(residual_window, capacity - effective sinks).
+constexpr std::size_t effective_window(const CacheOptions& options) noexcept {
+  const std::size_t room = options.capacity - effective_sinks(options);
+  return options.residual_window < room ? options.residual_window : room;
 }
 
 }  // namespace detail

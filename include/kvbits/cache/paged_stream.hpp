@@ -89,6 +89,7 @@ class PagedStream {
   [[nodiscard]] const QuantFormat& value_format() const noexcept { return value_format_; }
   [[nodiscard]] std::size_t key_row() const noexcept { return key_row_; }
   [[nodiscard]] std::size_t value_row() const noexcept { return value_row_; }
+  [[nodiscard]] std::size_t kv_heads() const noexcept { return kv_heads_; }
   [[nodiscard]] std::size_t page_tokens() const noexcept { return page_tokens_; }
   [[nodiscard]] std::size_t size() const noexcept { return count_; }
   [[nodiscard]] std::size_t page_count() const noexcept { return (count_ + page_tokens_ - 1) / page_tokens_; }
@@ -123,19 +124,23 @@ class PagedStream {
   [[nodiscard]] const std::vector<std::uint32_t>& slot_tokens() const noexcept { return slot_token_; }
 
   /**
-   * Makes room for one more token, allocating a page when the last is full.
-   * After it returns, push() cannot fail. Strong guarantee.
+   * Makes room for `extra` more tokens, allocating pages as needed. After it
+   * returns, that many push() calls cannot fail. Strong guarantee (pages
+   * allocated before a failure stay as spare room).
    * @throws std::bad_alloc.
    */
-  void reserve_one() {
-    if (count_ < pages_.size() * page_tokens_) {
-      slot_token_.reserve(pages_.size() * page_tokens_);
-      return;
-    }
-    slot_token_.reserve((pages_.size() + 1) * page_tokens_);
-    pages_.reserve(pages_.size() + 1);
-    pages_.emplace_back(page_bytes(), alignment_);
+  void reserve(std::size_t extra) {
+    const std::size_t pages = (count_ + extra + page_tokens_ - 1) / page_tokens_;
+    slot_token_.reserve(std::max(pages, pages_.size()) * page_tokens_);
+    pages_.reserve(pages);
+    while (pages_.size() < pages) pages_.emplace_back(page_bytes(), alignment_);
   }
+
+  /// reserve(1).
+  void reserve_one() { reserve(1); }
+
+  /// Slots allocated (live and spare).
+  [[nodiscard]] std::size_t slot_capacity() const noexcept { return pages_.size() * page_tokens_; }
 
   /**
    * Appends a token. Requires a prior reserve_one().
@@ -153,8 +158,8 @@ class PagedStream {
   }
 
   /**
-   * Removes `slot` by moving the last slot into it, then frees pages beyond
-   * one spare so memory follows use without thrashing at a page boundary.
+   * Removes `slot` by moving the last slot into it. Pages are kept (room
+   * reserved for a batch of moves stays valid) until trim().
    * @return the token that now occupies `slot`, or kNoToken when `slot` was last.
    */
   std::uint32_t erase(std::size_t slot) noexcept {
@@ -170,7 +175,6 @@ class PagedStream {
     }
     slot_token_.pop_back();
     count_ = last;
-    trim();
     return moved;
   }
 
@@ -179,6 +183,12 @@ class PagedStream {
     count_ = 0;
     slot_token_.clear();
     trim();
+  }
+
+  /// Frees pages beyond one spare, so memory follows use without thrashing at a page boundary.
+  void trim() noexcept {
+    const std::size_t keep = page_count() + 1;
+    while (pages_.size() > keep) pages_.pop_back();
   }
 
   /// Bytes allocated for pages and slot bookkeeping.
@@ -192,10 +202,6 @@ class PagedStream {
   }
   std::uint8_t* mutable_value(std::size_t slot, std::size_t head) noexcept {
     return const_cast<std::uint8_t*>(value_at(slot, head));
-  }
-  void trim() noexcept {
-    const std::size_t keep = page_count() + 1;
-    while (pages_.size() > keep) pages_.pop_back();
   }
 
   QuantFormat key_format_{};

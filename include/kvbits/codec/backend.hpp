@@ -1,15 +1,42 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "kvbits/codec/format.hpp"
 #include "kvbits/core/bit_width.hpp"
 #include "kvbits/core/error.hpp"
 #include "kvbits/core/finite.hpp"
+
+namespace kvbits {
+
+/**
+ * A Backend packs vectors and computes the two products attention needs over
+ * packed data. It is an empty tag type with static members only.
+ */
+template <class B>
+concept Backend = requires {
+  { B::name() } -> std::convertible_to<std::string_view>;
+  { B::alignment() } -> std::convertible_to<std::size_t>;
+  { B::available() } -> std::convertible_to<bool>;
+}
+&&requires(const QuantFormat& format, std::span<const float> x, std::span<std::uint8_t> out,
+           std::span<const std::uint8_t> in, std::span<float> y, const float* q, const std::uint8_t* rows,
+           float* scores, std::size_t n, float w) {
+  B::encode(format, x, out);
+  B::decode(format, in, y);
+  { B::dot(format, x, in) } -> std::convertible_to<float>;
+  B::axpy(format, w, in, y);
+  B::dot_rows(format, q, n, rows, n, n, scores);
+  B::axpy_rows(format, q, n, rows, n, n, scores);
+};
+
+}  // namespace kvbits
 
 namespace kvbits::detail {
 

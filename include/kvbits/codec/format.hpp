@@ -82,7 +82,7 @@ constexpr bool format_fits(const QuantFormat& format, std::size_t n) noexcept {
 [[gnu::cold, gnu::noinline]] inline void explain_invalid_format(const QuantFormat& format, std::size_t n) {
   if (!is_supported_bits(format.bits)) {
     throw Error(Errc::invalid_argument, "bit width " + std::to_string(format.bits) +
-                                            " is not supported; use 2, 3, 4, 5, 6, 8, 16 or 32");
+                                            " is not supported; use " + supported_bits_text());
   }
   if (n == 0 || n > kMaxVectorLength || n % 8 != 0) {
     throw Error(Errc::invalid_argument,

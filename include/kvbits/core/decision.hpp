@@ -7,6 +7,9 @@
 
 namespace kvbits {
 
+/// Most features a cache keeps per token for later decisions (see QuantizedKVCache::set_features).
+inline constexpr std::size_t kMaxTokenFeatures = 16;
+
 /**
  * What a policy knows about a token when it decides the token's precision.
  * `features` is the token's saliency feature vector (entropy, rarity,
@@ -22,8 +25,8 @@ struct TokenInfo {
 
 /// Storage precision chosen for one token's key and value vectors.
 struct BitDecision {
-  int key_bits = 16;    ///< 2, 3, 4, 5, 6, 8, 16 or 32 (plain float)
-  int value_bits = 16;  ///< same set as key_bits
+  int key_bits = 16;    ///< a width of kSupportedBits (32 = plain float)
+  int value_bits = 16;  ///< a width of kSupportedBits
 
   friend constexpr bool operator==(const BitDecision&, const BitDecision&) = default;
 };

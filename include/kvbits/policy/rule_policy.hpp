@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "kvbits/core/concepts.hpp"
+#include "kvbits/policy/policy.hpp"
 #include "kvbits/core/decision.hpp"
 #include "kvbits/core/error.hpp"
 

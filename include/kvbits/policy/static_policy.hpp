@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "kvbits/core/concepts.hpp"
+#include "kvbits/policy/policy.hpp"
 #include "kvbits/core/decision.hpp"
 
 namespace kvbits {

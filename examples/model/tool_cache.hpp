@@ -4,15 +4,14 @@
 #include <cstddef>
 
 #include "kvbits/cache/quantized_kv_cache.hpp"
-#include "kvbits/policy/static_policy.hpp"
 #include "model/calibration.hpp"
 #include "model/llama.hpp"
 #include "model/policy_spec.hpp"
 
 namespace kvbits::model {
 
-/// The cache the tools run: one precision for every token.
-using StaticCache = QuantizedKVCache<StaticPolicy>;
+/// The cache the tools run: any policy a specification can name, behind one type.
+using ToolCache = QuantizedKVCache<ToolPolicy>;
 
 /**
  * Builds the cache a policy specification describes, shaped for `config`.
@@ -23,10 +22,10 @@ using StaticCache = QuantizedKVCache<StaticPolicy>;
  * @throw Error from the cache for options it rejects (e.g. a group size not dividing head_dim),
  *        Error(invalid_argument) when t=scale is asked for without samples.
  */
-inline StaticCache make_static_cache(const PolicySpec& spec, const LlamaConfig& config, std::size_t capacity,
-                                     const KeySamples* samples = nullptr) {
-  StaticCache cache(spec.cache_options(config.layers, config.kv_heads, config.head_dim(), capacity),
-                    StaticPolicy{spec.bits});
+inline ToolCache make_cache(const PolicySpec& spec, const LlamaConfig& config, std::size_t capacity,
+                            const KeySamples* samples = nullptr) {
+  ToolCache cache(spec.cache_options(config.layers, config.kv_heads, config.head_dim(), capacity),
+                  spec.make_policy());
   if (spec.needs_calibration()) {
     kvbits::detail::require(samples != nullptr && samples->size() == config.layers, Errc::invalid_argument,
                             "policy '" + spec.text + "': t=scale needs calibration keys");

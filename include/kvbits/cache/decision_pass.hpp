@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "kvbits/cache/decision_schedule.hpp"
+#include "kvbits/cache/layer_store.hpp"
+#include "kvbits/cache/move_plan.hpp"
+#include "kvbits/cache/options.hpp"
+#include "kvbits/cache/token_notes.hpp"
+#include "kvbits/cache/token_repack.hpp"
+#include "kvbits/codec/backend.hpp"
+#include "kvbits/policy/decision_context.hpp"
+
+namespace kvbits::detail {
+
+/// One layer as the decisions of an append see it.
+struct DecidingLayer {
+  std::size_t layer;
+  const LayerStore& store;
+  const TokenNotes& notes;
+  bool with_statistics;           // fill DecisionContext::attention
+  double cache_bits_per_element;  // the cache's, before this append
+};
+
+/// @return what the policy sees about a stored token at `age`.
+inline DecisionContext stored_token_context(const DecidingLayer& at, std::size_t token,
+                                            std::size_t age) noexcept {
+  DecisionContext context;
+  context.token = at.notes.info(at.layer, token);
+  if (at.with_statistics) context.attention = at.store.attention_stats(token);
+  context.age = age;
+  context.current = at.store.bits(token);
+  context.cache_bits_per_element = at.cache_bits_per_element;
+  return context;
+}
+
+/// Stages a stored token's rows re-packed to `bits` as a move of `plan`. @param decoded [head_dim] scratch.
+template <Backend B>
+void stage_move(const LayerStore& store, const CacheOptions& options, std::size_t token,
+                const BitDecision& bits, float* decoded, MovePlan& plan) {
+  repack_token<B>(store, options, token, bits, decoded, plan.next_keys(), plan.next_values());
+  plan.stage_move(token, store.slot(token).stream, pair_stream(bits));
+}
+
+/**
+ * Plans what appending token `current` (index `token`, rows `key`, `value`
+ * [kv_heads][head_dim] in the stored basis) decides: the new token (no
+ * window) or the token leaving the window, then every stored token that
+ * reaches one of the schedule's ages. A revisit's answer is clamped
+ * element-wise to the token's current widths; an unchanged token is not moved.
+ * @param consult returns the policy's (checked) BitDecision for a DecisionContext.
+ * @param decoded [head_dim] scratch.
+ */
+template <Backend B, class Consult>
+void plan_append_decisions(const DecisionSchedule& schedule, const DecidingLayer& at,
+                           const CacheOptions& options, std::size_t token, const TokenInfo& current,
+                           const float* key, const float* value, Consult&& consult, float* decoded,
+                           MovePlan& plan) {
+  if (schedule.decides_on_append(token)) {
+    if (schedule.window() == 0) {
+      DecisionContext context;
+      context.token = current;
+      context.cache_bits_per_element = at.cache_bits_per_element;
+      const BitDecision bits = consult(context);
+      encode_token<B>(options, key, value, bits, plan.next_keys(), plan.next_values());
+      plan.stage_insert(pair_stream(bits));
+    } else {
+      const std::size_t leaving = schedule.first_decided(token);
+      const BitDecision bits = consult(stored_token_context(at, leaving, schedule.window()));
+      stage_move<B>(at.store, options, leaving, bits, decoded, plan);
+    }
+  }
+  for (std::size_t age : schedule.ages()) {
+    if (age > token) break;
+    const std::size_t old = token - age;
+    if (schedule.is_sink(old) || at.store.in_residual(old)) continue;
+    const BitDecision now = at.store.bits(old);
+    const BitDecision asked = consult(stored_token_context(at, old, age));
+    const BitDecision bits{std::min(asked.key_bits, now.key_bits),
+                           std::min(asked.value_bits, now.value_bits)};
+    if (bits != now) stage_move<B>(at.store, options, old, bits, decoded, plan);
+  }
+}
+
+}  // namespace kvbits::detail

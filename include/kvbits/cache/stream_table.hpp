@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "kvbits/core/bit_width.hpp"
+#include "kvbits/core/decision.hpp"
+
+// Which stream of a layer holds which widths, and how big their pages are.
+namespace kvbits::detail {
+
+/// Streams per layer: one per (key bits, value bits) pair, then the float sink/window area.
+inline constexpr std::size_t kPairStreams = kSupportedBits.size() * kSupportedBits.size();
+inline constexpr std::size_t kResidualStream = kPairStreams;
+inline constexpr std::size_t kStreamCount = kPairStreams + 1;
+
+/// Bytes of one kv head's key (or value) rows in a page; sized so that a page's
+/// rows stay in L1/L2 while every query head of a GQA group reads them.
+inline constexpr std::size_t kPagePlaneBytes = 16384;
+
+/// Stream holding tokens decided as `bits` (both widths supported).
+constexpr std::size_t pair_stream(const BitDecision& bits) noexcept {
+  return bits_index(bits.key_bits) * kSupportedBits.size() + bits_index(bits.value_bits);
+}
+
+/// Storage widths of a stream (the residual area stores floats).
+constexpr BitDecision stream_bits(std::size_t stream) noexcept {
+  if (stream == kResidualStream) return {32, 32};
+  return {kSupportedBits[stream / kSupportedBits.size()], kSupportedBits[stream % kSupportedBits.size()]};
+}
+
+/// Slots per page for rows of `widest_row` bytes: about kPagePlaneBytes per head plane.
+inline std::size_t page_tokens_for(std::size_t widest_row, std::size_t capacity) noexcept {
+  std::size_t tokens = std::clamp<std::size_t>(kPagePlaneBytes / widest_row, 16, 1024);
+  tokens -= tokens % 16;
+  const std::size_t capacity_rounded = (capacity + 15) / 16 * 16;
+  return std::min(tokens, capacity_rounded);
+}
+
+}  // namespace kvbits::detail

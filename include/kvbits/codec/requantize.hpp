@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "kvbits/codec/backend.hpp"
+#include "kvbits/codec/format.hpp"
+#include "kvbits/codec/reference.hpp"
+#include "kvbits/config.hpp"
+#include "kvbits/core/bit_width.hpp"
+#include "kvbits/core/error.hpp"
+#include "kvbits/core/fp16.hpp"
+
+// Re-quantization of packed codes to fewer bits without a float decode.
+//
+// When `to` divides `from`, the code range divides too: 2^from - 1 =
+// f * (2^to - 1) (255 = 17 * 15, 15 = 5 * 3, 255 = 85 * 3, 63 = 9 * 7,
+// 63 = 21 * 3). An asymmetric group x = min + scale * q then re-quantizes over
+// the same range as q' = round(q / f), scale' = scale * f, min unchanged. f is
+// odd, so q / f is never a tie and round(q / f) = (q + (f - 1) / 2) / f in
+// integers. scale * f is exact in float (an 11-bit mantissa times f < 128) and
+// is rounded up to fp16, so the range still covers the group's top code.
+namespace kvbits {
+
+/// @return f with 2^from_bits - 1 = f * (2^to_bits - 1) for grouped widths where to divides from; else 0.
+constexpr int requantize_divisor(int from_bits, int to_bits) noexcept {
+  if (!is_grouped_bits(from_bits) || !is_grouped_bits(to_bits) || to_bits >= from_bits) return 0;
+  if (from_bits % to_bits != 0) return 0;
+  return ((1 << from_bits) - 1) / ((1 << to_bits) - 1);
+}
+
+/// @return whether `from` -> `to` has the integer path: asymmetric, same group size, to divides from.
+constexpr bool has_integer_requantize(const QuantFormat& from, const QuantFormat& to) noexcept {
+  return from.scheme == Scheme::asymmetric && to.scheme == Scheme::asymmetric &&
+         from.group_size == to.group_size && requantize_divisor(from.bits, to.bits) != 0;
+}
+
+namespace kernel {
+
+/**
+ * One packed asymmetric vector of n elements at From bits -> To bits, group
+ * by group (the contract of the reference kernels: n and group multiples of
+ * 8, group divides n, in and out do not alias).
+ */
+template <int From, int To>
+inline void requantize_ref(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n, std::size_t group,
+                           std::uint8_t* KVBITS_RESTRICT out) noexcept {
+  constexpr int kDivisor = requantize_divisor(From, To);
+  static_assert(kDivisor != 0, "requantize_ref needs To to divide From (grouped widths)");
+  constexpr std::size_t kMeta = metadata_bytes(Scheme::asymmetric);
+  const std::size_t in_block = group_bytes(From, group, Scheme::asymmetric);
+  const std::size_t out_block = group_bytes(To, group, Scheme::asymmetric);
+  std::uint8_t codes[kMaxVectorLength];
+  for (std::size_t g = 0; g < n / group; ++g) {
+    const std::uint8_t* source = in + g * in_block;
+    std::uint8_t* target = out + g * out_block;
+    const auto scale_half = static_cast<std::uint16_t>(source[0] | (source[1] << 8));
+    const std::uint16_t wider = float_to_half_up(half_to_float(scale_half) * static_cast<float>(kDivisor));
+    target[0] = static_cast<std::uint8_t>(wider & 0xFFu);
+    target[1] = static_cast<std::uint8_t>(wider >> 8);
+    target[2] = source[2];  // the fp16 min is unchanged
+    target[3] = source[3];
+    for (std::size_t i = 0; i < group; ++i) {
+      const int code = detail::unpack_code<From>(source + kMeta, group, i);
+      codes[i] = static_cast<std::uint8_t>((code + (kDivisor - 1) / 2) / kDivisor);
+    }
+    detail::pack_codes<To>(codes, group, target + kMeta);
+  }
+}
+
+}  // namespace kernel
+
+/**
+ * Re-quantizes one packed vector of n = `elements` values from `from` to
+ * `to` without decoding it to float (see the comment at the top of this header).
+ * @param in packed_size(from, n) bytes; @param out packed_size(to, n) bytes.
+ * @throws Error(invalid_argument) unless has_integer_requantize(from, to) and
+ *         the formats fit n; Error(shape_mismatch) for wrong span sizes.
+ */
+inline void requantize(const QuantFormat& from, const QuantFormat& to, std::size_t elements,
+                       std::span<const std::uint8_t> in, std::span<std::uint8_t> out) {
+  validate(from, elements);
+  validate(to, elements);
+  detail::require(has_integer_requantize(from, to), Errc::invalid_argument,
+                  "no integer re-quantization from " + std::to_string(from.bits) + " to " +
+                      std::to_string(to.bits) +
+                      " bits: it needs the asymmetric scheme, one group size and to dividing from");
+  detail::require_length(in.size(), packed_size(from, elements), "packed input (bytes)");
+  detail::require_length(out.size(), packed_size(to, elements), "packed output (bytes)");
+  const std::size_t group = effective_group_size(from, elements);
+  dispatch_bits(from.bits, [&](auto from_bits) {
+    dispatch_bits(to.bits, [&](auto to_bits) {
+      if constexpr (requantize_divisor(from_bits.value, to_bits.value) != 0) {
+        kernel::requantize_ref<from_bits.value, to_bits.value>(in.data(), elements, group, out.data());
+      }
+    });
+  });
+}
+
+}  // namespace kvbits

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <array>
+#include <cmath>
+#include <string_view>
+
+#include "kvbits/features/feature.hpp"
+#include "kvbits/features/scalar_feature.hpp"
+
+namespace kvbits {
+
+/**
+ * The token's absolute position as log1p(position): 0 for the first token,
+ * which attention sinks make special.
+ */
+struct PositionFeature : detail::ScalarFeature<PositionFeature> {
+  static constexpr std::array<std::string_view, 1> kNames = {"log_position"};
+
+  /// @return the feature for `context`.
+  [[nodiscard]] float value(const FeatureContext& context) const noexcept {
+    return static_cast<float>(std::log1p(static_cast<double>(context.position)));
+  }
+};
+
+static_assert(FeatureExtractor<PositionFeature>, "PositionFeature must satisfy FeatureExtractor");
+
+}  // namespace kvbits

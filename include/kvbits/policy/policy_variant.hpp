@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <utility>
+#include <variant>
+
+#include "kvbits/core/decision.hpp"
+#include "kvbits/policy/decision_context.hpp"
+#include "kvbits/policy/policy.hpp"
+
+namespace kvbits {
+
+/**
+ * One of several policies, chosen at run time, behind one cache type: an engine
+ * that reads its policy from a configuration keeps a single
+ * QuantizedKVCache<PolicyVariant<...>> instead of one cache type per policy.
+ * Every call forwards to the held policy (decide, decision_ages,
+ * wants_attention_stats), so the variant behaves exactly as that policy would.
+ * @tparam Ps the policies it may hold.
+ */
+template <Policy... Ps>
+class PolicyVariant {
+ public:
+  /// @param policy the policy to hold (any of Ps).
+  template <class P>
+    requires(std::is_constructible_v<std::variant<Ps...>, P &&>)
+  PolicyVariant(P&& policy) : held_(std::forward<P>(policy)) {}  // NOLINT(google-explicit-constructor)
+
+  /// @return the held policy's decision for `context`.
+  [[nodiscard]] BitDecision decide(const DecisionContext& context) {
+    return std::visit([&](auto& policy) { return consult_policy(policy, context); }, held_);
+  }
+
+  /// @return the held policy's re-decision ages (empty when it has none).
+  [[nodiscard]] std::span<const std::size_t> decision_ages() const {
+    return std::visit([](const auto& policy) { return policy_decision_ages(policy); }, held_);
+  }
+
+  /// @return true when the held policy reads attention statistics.
+  [[nodiscard]] bool wants_attention_stats() const {
+    return std::visit([](const auto& policy) { return policy_wants_attention_stats(policy); }, held_);
+  }
+
+  /// @return the held policy when it is a P, else nullptr.
+  template <class P>
+  [[nodiscard]] const P* get_if() const noexcept {
+    return std::get_if<P>(&held_);
+  }
+
+ private:
+  std::variant<Ps...> held_;
+};
+
+}  // namespace kvbits
