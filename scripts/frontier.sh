@@ -1,42 +1,56 @@
 #!/usr/bin/env bash
-# Runs kvbits-eval over the static grid and the adaptive policies of one model, for the tables
-# in docs/results.md. usage: scripts/frontier.sh MODEL [EVAL_BINARY] [extra kvbits-eval options]
-# MODEL is stories260K or bible919K; the dev text is the one ../shared pairs with it.
+# The static frontier and the adaptive policies of one model on its dev text, as published in
+# docs/results.md: kvbits-eval over the whole static grid (K/V widths, float window, sinks, key
+# transform, group size, and hard fp16 windows), the tiered configurations chosen for three
+# budgets, each tiered configuration under a bits budget, and a random policy with each tiered
+# configuration's final width mix. Writes JSON to OUT_DIR and prints the Markdown report.
+#
+# usage: scripts/frontier.sh stories260K|bible919K [OUT_DIR] [EVAL_BINARY] [kvbits-eval options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-model="${1:?usage: scripts/frontier.sh stories260K|bible919K [EVAL_BINARY] [options]}"
-eval_binary="${2:-build/examples/kvbits-eval}"
-shift $(( $# >= 2 ? 2 : 1 ))
+model="${1:?usage: scripts/frontier.sh stories260K|bible919K [OUT_DIR] [EVAL_BINARY] [options]}"
+out="${2:-build/frontier/$model}"
+eval_binary="${3:-build/examples/kvbits-eval}"
+shift $(( $# >= 3 ? 3 : $# ))
 shared="${KVBITS_SHARED_DIR:-../shared}"
+mkdir -p "$out"
 
-policies=(fp32 fp16)
+static=()
 case "$model" in
   stories260K)
     text="$shared/data/tinystories_valid_dev.txt"
-    groups=(8)
-    widths=("4,2" "4,3" "5,2" "5,3" "4,4" "6,3" "5,4" "6,4" "8,3" "8,4" "6,6" "8,8")
+    # head_dim 8: one group per head vector (4 bits/element of fp16 metadata at asymmetric).
+    for kv in 4,2 4,3 5,2 5,3 4,4 6,3 5,4 6,4 8,3 8,4 6,6 8,6 8,8; do
+      for extra in "" ",w=8" ",w=16" ",w=32" ",s=4,w=16"; do
+        for transform in "" ",t=scale"; do static+=("static:$kv$extra$transform"); done
+      done
+      for window in 4 8 16 32; do static+=("tiers:$window=16/16,*=${kv/,//},t=scale"); done
+    done
+    # Budgets ~7.5, ~8.5, ~10 bits/element: one age-tier shape, three bases.
     tiers=(
-      "tiers:1=16/16,4=8/8,16=6/4,64=5/3,*=4/2,t=scale"
-      "tiers:1=16/16,4=8/8,16=6/4,*=5/3,t=scale"
-      "tiers:1=16/16,4=8/8,16=8/4,64=6/4,*=5/3,t=scale"
-      "tiers:1=16/16,4=8/8,16=8/6,64=6/4,*=6/3,t=scale"
-      "tiers:1=16/16,4=8/8,16=8/6,64=8/4,*=6/4,t=scale"
-      "tiers:1=16/16,4=8/8,16=8/6,64=8/4,*=8/3,t=scale"
+      "tiers:4=16/16,16=8/8,64=6/4,*=4/2,k+=0.05,t=scale"
+      "tiers:4=16/16,16=8/8,64=6/4,*=5/3,k+=0.05,t=scale"
+      "tiers:4=16/16,16=8/8,64=8/6,*=6/4,k+=0.05,t=scale"
     )
-    random=("random:4/2:0.5,6/4:0.25,8/8:0.25,t=scale")
+    budgets=(7.5 8.5 10)
     ;;
   bible919K)
     text="$shared/data/bible_dev.txt"
-    groups=(32 64)
-    widths=("2,2" "3,2" "2,3" "3,3" "4,2" "4,3" "3,4" "4,4" "5,4" "4,5" "5,5" "6,4" "6,6" "8,4" "8,8")
+    for kv in 2,2 3,2 2,3 3,3 4,2 2,4 4,3 3,4 4,4 5,4 4,5 5,5 6,4 6,6 8,4 8,8; do
+      for g in 32 64; do
+        for extra in "" ",w=16" ",w=32" ",s=4,w=16"; do
+          for transform in "" ",t=hadamard"; do static+=("static:$kv,g=$g$extra$transform"); done
+        done
+      done
+      for window in 4 8 16 32; do static+=("tiers:$window=16/16,*=${kv/,//},g=32"); done
+    done
+    # Budgets ~3.5, ~4.5, ~6 bits/element: the same age-tier shape over a K2/V2, K3/V3, K4/V4 base.
     tiers=(
       "tiers:1=16/16,4=8/8,16=6/6,64=4/4,*=2/2,g=32"
-      "tiers:1=16/16,4=8/8,16=6/6,64=4/4,*=3/3,g=32"
-      "tiers:1=16/16,4=8/8,16=6/6,64=5/5,*=4/4,g=32"
-      "tiers:1=16/16,4=8/8,16=6/6,64=4/4,*=3/2,g=32"
-      "tiers:1=16/16,4=8/8,16=6/6,128=4/4,*=3/3,g=32"
+      "tiers:4=16/16,16=8/8,64=4/4,*=3/3,g=32"
+      "tiers:4=16/16,16=8/8,64=6/6,*=4/4,g=32"
     )
-    random=("random:2/2:0.6,4/4:0.3,8/8:0.1,g=32")
+    budgets=(3.5 4.5 6)
     ;;
   *)
     echo "frontier.sh: unknown model $model (stories260K or bible919K)" >&2
@@ -44,19 +58,26 @@ case "$model" in
     ;;
 esac
 
-for g in "${groups[@]}"; do
-  for kv in "${widths[@]}"; do
-    for window in "" ",w=16" ",w=32" ",s=4,w=16"; do
-      for transform in "" ",t=scale"; do
-        policies+=("static:$kv,g=$g$window$transform")
-      done
-    done
-    # A hard fp16 window: the newest tokens at 16 bits instead of 32, the rest at K/V.
-    policies+=("tiers:16=16/16,*=${kv/,//},g=$g")
-  done
-done
-policies+=("${tiers[@]}" "${random[@]}")
+# kvbits-eval over a list of policies, written to one JSON file.
+run_eval() {
+  local json="$1"
+  shift
+  local arguments=()
+  for policy in "$@"; do arguments+=(--policy "$policy"); done
+  "$eval_binary" --model "$shared/models/$model.gguf" --text "$text" --json "${arguments[@]}" \
+    "${extra_options[@]}" > "$json" 2> /dev/null
+}
+extra_options=("$@")
 
-arguments=()
-for policy in "${policies[@]}"; do arguments+=(--policy "$policy"); done
-"$eval_binary" --model "$shared/models/$model.gguf" --text "$text" "${arguments[@]}" "$@"
+adaptive=(fp32 fp16 "${tiers[@]}")
+for i in "${!tiers[@]}"; do adaptive+=("budget:${budgets[$i]}:${tiers[$i]}"); done
+half=$(( ${#static[@]} / 2 ))
+# Two processes, one per core.
+run_eval "$out/static_a.json" "${static[@]:0:$half}" &
+run_eval "$out/static_b.json" "${static[@]:$half}" &
+run_eval "$out/adaptive.json" "${adaptive[@]}"
+wait
+mapfile -t random < <(python3 scripts/frontier_report.py random-mixes "$out/adaptive.json" "${tiers[@]}")
+run_eval "$out/random.json" "${random[@]}"
+python3 scripts/frontier_report.py report --model "$model" --budgets "${budgets[@]}" --tiers "${tiers[@]}" \
+  -- "$out"/static_a.json "$out"/static_b.json "$out"/adaptive.json "$out"/random.json

@@ -384,6 +384,10 @@ TEST_CASE("model: adaptive policy specifications", "[model][policy]") {
   CHECK(inner->feature_rules[0].feature == 0);
   CHECK(inner->feature_rules[0].bits == kvbits::BitDecision{8, 4});
 
+  const auto fp16 = parse_policy("fp16,g=32,w=4");
+  CHECK(fp16.bits == kvbits::BitDecision{16, 16});
+  CHECK(fp16.group_size == 32);
+  CHECK(fp16.residual_window == 4);
   const auto budget = parse_policy("budget:4.5:tiers:1=16/16,*=4/4,g=32");
   REQUIRE(budget.budget.has_value());
   CHECK(*budget.budget == 4.5);
@@ -392,7 +396,8 @@ TEST_CASE("model: adaptive policy specifications", "[model][policy]") {
 
   for (const char* bad : {"tiers:", "tiers:4=8/8", "tiers:4=4/4,1=8/8,*=2/2", "tiers:1=16/16,*=4/2,q=1",
                           "random:", "random:4/7:1", "rule:4/2,entropy>2=8/4", "rule:4/2,size>2=8/4,w=1",
-                          "budget:0:fp16", "budget:x:fp16", "budget:4:budget:4:fp16", "budget:4.5"}) {
+                          "budget:0:fp16", "budget:x:fp16", "budget:4:budget:4:fp16", "budget:4.5",
+                          "fp16:", "fp16,", "fp16,4", "fp32,g=8,x=1"}) {
     INFO("policy '" << bad << "'");
     CHECK_THROWS_AS(parse_policy(bad), kvbits::Error);
   }

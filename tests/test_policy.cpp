@@ -97,6 +97,8 @@ struct SimulationResult {
   double final_bits_per_element = 0.0;
   double worst_error_after_warmup = 0.0;  // largest |running - target| from token `warmup` on
   bool ever_above_inner = false;          // some decision wider than the inner policy's
+  bool ever_lowered_young = false;        // some token younger than the protect age lowered
+  bool ever_lowered_old = false;          // some token at or past the protect age below the inner's
 };
 
 /**
@@ -123,6 +125,10 @@ SimulationResult simulate_budget(Inner inner, kvbits::BudgetOptions options, std
     if (chosen.key_bits > inner_choice.key_bits || chosen.value_bits > inner_choice.value_bits) {
       result.ever_above_inner = true;
     }
+    const BitDecision unlowered{std::min(inner_choice.key_bits, stored[token].key_bits),
+                                std::min(inner_choice.value_bits, stored[token].value_bits)};
+    if (chosen != unlowered)
+      (age < policy.protect_age() ? result.ever_lowered_young : result.ever_lowered_old) = true;
     const BitDecision kept{std::min(chosen.key_bits, stored[token].key_bits),
                            std::min(chosen.value_bits, stored[token].value_bits)};
     total_bits += token_bits(kept) - token_bits(stored[token]);
@@ -325,7 +331,7 @@ TEST_CASE("TieredPolicy widens attended tokens one step, capped by the younger t
 
 TEST_CASE("BudgetPolicy lands on its target in a simulated cache", "[policy][budget]") {
   constexpr double kTargetTolerance = 0.1;  // bits per element, from token kWarmup on
-  constexpr std::size_t kWarmup = 400;
+  constexpr std::size_t kWarmup = 800;
   constexpr std::size_t kTokens = 1500;
   for (const double target : {3.5, 4.5, 6.0}) {
     for (const std::size_t window : {std::size_t{0}, std::size_t{8}}) {
@@ -338,6 +344,8 @@ TEST_CASE("BudgetPolicy lands on its target in a simulated cache", "[policy][bud
                                         << wide.worst_error_after_warmup);
       CHECK(wide.worst_error_after_warmup <= kTargetTolerance);
       CHECK_FALSE(wide.ever_above_inner);
+      CHECK_FALSE(wide.ever_lowered_young);
+      CHECK(wide.ever_lowered_old);
 
       const SimulationResult mixed =
           simulate_budget(kvbits::RandomPolicy(kvbits::parse_width_mix("8/8:1,16/8:1,6/6:1"), 7), options,
@@ -346,23 +354,28 @@ TEST_CASE("BudgetPolicy lands on its target in a simulated cache", "[policy][bud
                                   << mixed.worst_error_after_warmup);
       CHECK(mixed.worst_error_after_warmup <= kTargetTolerance);
       CHECK_FALSE(mixed.ever_above_inner);
+      CHECK_FALSE(mixed.ever_lowered_young);
     }
   }
-  SECTION("with a tiered inner policy that re-decides, and a payback age") {
-    kvbits::BudgetOptions options;
-    options.target_bits_per_element = 4.5;
-    options.payback_age = 256;
-    const SimulationResult tiered = simulate_budget(kvbits::parse_tiers("1=16/16,4=8/8,16=8/6,64=6/5,*=6/4"),
-                                                    options, 8, kTokens, kWarmup);
-    INFO("final " << tiered.final_bits_per_element << " worst error " << tiered.worst_error_after_warmup);
-    CHECK(tiered.worst_error_after_warmup <= kTargetTolerance);
-    CHECK_FALSE(tiered.ever_above_inner);
+  SECTION("with a tiered inner policy, lowering only tokens past its last tier") {
+    for (const double target : {4.5, 5.5}) {
+      kvbits::BudgetOptions options;
+      options.target_bits_per_element = target;
+      const SimulationResult tiered = simulate_budget(
+          kvbits::parse_tiers("1=16/16,4=8/8,16=8/6,64=6/5,*=6/4"), options, 8, kTokens, kWarmup);
+      INFO("target " << target << " final " << tiered.final_bits_per_element << " worst error "
+                     << tiered.worst_error_after_warmup);
+      CHECK(tiered.worst_error_after_warmup <= kTargetTolerance);
+      CHECK_FALSE(tiered.ever_above_inner);
+      CHECK_FALSE(tiered.ever_lowered_young);
+      CHECK(tiered.ever_lowered_old);
+    }
   }
   SECTION("an inner policy cheaper than the target is passed through, never raised") {
     kvbits::BudgetOptions options;
     options.target_bits_per_element = 8.0;
     const SimulationResult cheap = simulate_budget(StaticPolicy{{4, 2}}, options, 0, 600, 600);
-    // Only the first tokens, while the sinks hold the average above 8, are lowered.
+    // Only the first old tokens, while the sinks hold the average above 8, are lowered.
     const double inner_only = (4 * 16.0 + 596 * token_bits({4, 2})) / 600.0;
     CHECK(cheap.final_bits_per_element <= inner_only);
     CHECK(cheap.final_bits_per_element > inner_only - 0.05);
@@ -370,11 +383,46 @@ TEST_CASE("BudgetPolicy lands on its target in a simulated cache", "[policy][bud
   }
 }
 
-TEST_CASE("BudgetPolicy lowers along its ladder with error diffusion", "[policy][budget]") {
+TEST_CASE("BudgetPolicy leaves young tokens to the inner policy and lowers old ones", "[policy][budget]") {
   kvbits::BudgetOptions options;
   options.target_bits_per_element = 4.0;
   options.proportional_gain = 1.0;
   options.integral_gain = 0.0;  // offset = running - target exactly
+  kvbits::BudgetPolicy<kvbits::TieredPolicy> policy(kvbits::parse_tiers("1=16/16,16=8/8,*=6/6"), options);
+  REQUIRE(policy.protect_age() == 16);  // the inner policy's last decision age
+  const auto decide = [&policy](std::size_t age, BitDecision current, double running = 7.0) {
+    DecisionContext context = at_age(age, current);
+    context.cache_bits_per_element = running;
+    return policy.decide(context);
+  };
+  CHECK(decide(0, {32, 32}) == BitDecision{16, 16});  // far above target, yet young: untouched
+  CHECK(decide(1, {16, 16}) == BitDecision{8, 8});
+  CHECK(decide(15, {8, 8}) == BitDecision{8, 8});
+  CHECK(policy.offset() == 0.0);  // young decisions do not step the controller
+  // Old: the inner's 6/6 lowered by at most max_rungs_per_lowering = 2 rungs before age 64.
+  CHECK(decide(16, {8, 8}) == BitDecision{5, 5});
+  CHECK(policy.offset() == 3.0);
+  CHECK(decide(32, {5, 5}) == BitDecision{4, 4});  // cumulative: from the current widths on
+  CHECK(decide(64, {4, 4}) == BitDecision{3, 2});  // last lowering age: all 3 rungs
+  CHECK(decide(64, {4, 4}, 100.0) == BitDecision{2, 2});
+  CHECK(decide(32, {5, 5}, 3.0) == BitDecision{5, 5});  // below target: kept
+  CHECK(decide(0, {32, 32}, 100.0) == BitDecision{16, 16});
+
+  SECTION("a protect age of its own moves the boundary") {
+    options.protect_age = 4;
+    kvbits::BudgetPolicy<kvbits::TieredPolicy> early(kvbits::parse_tiers("1=16/16,16=8/8,*=6/6"), options);
+    DecisionContext context = at_age(4, {8, 8});
+    context.cache_bits_per_element = 5.0;
+    CHECK(early.decide(context) == BitDecision{8, 6});
+  }
+}
+
+TEST_CASE("BudgetPolicy lowers along its ladder with error diffusion", "[policy][budget]") {
+  kvbits::BudgetOptions options;
+  options.target_bits_per_element = 4.0;
+  options.proportional_gain = 1.0;
+  options.integral_gain = 0.0;         // offset = running - target exactly
+  options.max_rungs_per_lowering = 0;  // whole offsets at once
   const auto decide = [](auto& policy, double running, BitDecision current = {32, 32}) {
     DecisionContext context = at_age(8, current);
     context.cache_bits_per_element = running;
@@ -391,7 +439,7 @@ TEST_CASE("BudgetPolicy lowers along its ladder with error diffusion", "[policy]
     CHECK(decide(policy, 100.0) == BitDecision{2, 2});        // pinned at the cheapest rung
     CHECK(decide(policy, 3.0) == BitDecision{16, 16});        // below target: the inner decision
     CHECK(decide(policy, 0.0) == BitDecision{16, 16});        // nothing stored yet
-    CHECK(decide(policy, 6.0, {8, 4}) == BitDecision{8, 4});  // never above current
+    CHECK(decide(policy, 6.0, {8, 4}) == BitDecision{4, 4});  // lowered from the current widths
   }
   SECTION("an inner decision between rungs reaches the rung below it first") {
     kvbits::BudgetPolicy<StaticPolicy> between(StaticPolicy{{8, 2}}, options);
@@ -405,23 +453,27 @@ TEST_CASE("BudgetPolicy lowers along its ladder with error diffusion", "[policy]
 }
 
 TEST_CASE("BudgetPolicy forwards ages and attention needs and checks its options", "[policy][budget]") {
+  const auto ages_of = [](const auto& policy) {
+    return std::vector<std::size_t>(policy.decision_ages().begin(), policy.decision_ages().end());
+  };
   kvbits::BudgetOptions options;
-  options.payback_age = 256;
-  const kvbits::BudgetPolicy<kvbits::TieredPolicy> payback(kvbits::parse_tiers("1=16/16,16=8/4,*=4/2,v+=0.1"),
-                                                           options);
-  CHECK(std::vector<std::size_t>(payback.decision_ages().begin(), payback.decision_ages().end()) ==
-        std::vector<std::size_t>{1, 16, 256});
-  CHECK(kvbits::policy_wants_attention_stats(payback));
-  options.payback_age = 8;
-  const kvbits::BudgetPolicy<kvbits::TieredPolicy> middle(kvbits::parse_tiers("1=16/16,16=8/4,*=4/2"),
+  const kvbits::BudgetPolicy<kvbits::TieredPolicy> tiered(kvbits::parse_tiers("1=16/16,16=8/4,*=4/2,v+=0.1"),
                                                           options);
-  CHECK(std::vector<std::size_t>(middle.decision_ages().begin(), middle.decision_ages().end()) ==
-        std::vector<std::size_t>{1, 8, 16});
-  CHECK_FALSE(kvbits::policy_wants_attention_stats(middle));
-  options.payback_age = 16;  // already an inner age: not repeated
-  const kvbits::BudgetPolicy<kvbits::TieredPolicy> same(kvbits::parse_tiers("1=16/16,16=8/4,*=4/2"), options);
-  CHECK(same.decision_ages().size() == 2);
-  CHECK(kvbits::BudgetPolicy<StaticPolicy>(StaticPolicy{}).decision_ages().empty());
+  CHECK(ages_of(tiered) == std::vector<std::size_t>{1, 16, 32, 64});  // P = 16, then 2P and 4P
+  CHECK(kvbits::policy_wants_attention_stats(tiered));
+  options.protect_age = 8;
+  const kvbits::BudgetPolicy<kvbits::TieredPolicy> merged(kvbits::parse_tiers("1=16/16,16=8/4,*=4/2"),
+                                                          options);
+  CHECK(ages_of(merged) == std::vector<std::size_t>{1, 8, 16, 32});  // 16 is both: not repeated
+  CHECK_FALSE(kvbits::policy_wants_attention_stats(merged));
+  options.protect_age = 0;
+  options.lowering_ages = 1;
+  const kvbits::BudgetPolicy<kvbits::TieredPolicy> single(kvbits::parse_tiers("1=16/16,16=8/4,*=4/2"),
+                                                          options);
+  CHECK(ages_of(single) == std::vector<std::size_t>{1, 16});
+  const kvbits::BudgetPolicy<StaticPolicy> fixed(StaticPolicy{});
+  CHECK(fixed.protect_age() == kvbits::kDefaultBudgetProtectAge);
+  CHECK(ages_of(fixed) == std::vector<std::size_t>{8, 16, 32});
 
   using kvbits::Errc;
   const auto with = [](auto change) {
@@ -433,6 +485,14 @@ TEST_CASE("BudgetPolicy forwards ages and attention needs and checks its options
                 Errc::invalid_argument, "target bits per element must be finite and > 0");
   require_error(with([](kvbits::BudgetOptions& o) { o.integral_gain = -1.0; }), Errc::invalid_argument,
                 "gains must be finite and >= 0");
+  require_error(with([](kvbits::BudgetOptions& o) { o.integral_band = 0.0; }), Errc::invalid_argument,
+                "integral band must be finite and > 0");
+  require_error(with([](kvbits::BudgetOptions& o) { o.lowering_ages = 0; }), Errc::invalid_argument,
+                "lowering ages must be between 1 and 8");
+  require_error(with([](kvbits::BudgetOptions& o) { o.lowering_ages = kvbits::kMaxBudgetLoweringAges + 1; }),
+                Errc::invalid_argument, "lowering ages must be between 1 and 8");
+  require_error(with([](kvbits::BudgetOptions& o) { o.protect_age = std::size_t{1} << 60; }),
+                Errc::invalid_argument, "protect age is too large");
   require_error(with([](kvbits::BudgetOptions& o) { o.ladder.clear(); }), Errc::invalid_argument,
                 "ladder is empty");
   require_error(with([](kvbits::BudgetOptions& o) {

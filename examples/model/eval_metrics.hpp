@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <span>
 
+#include "kvbits/cache/memory_report.hpp"
 #include "kvbits/core/error.hpp"
 
 namespace kvbits::model {
@@ -50,6 +51,7 @@ struct EvalTotals {
   std::size_t positions = 0;             ///< scored positions
   double bit_tokens = 0.0;               ///< sum over stories of average bits x cached tokens
   double cached_tokens = 0.0;            ///< sum over stories of cached tokens
+  PrecisionHistogram histogram{};        ///< final caches' tokens x layers by K and V width, summed
 
   /// @return exp(mean negative log-likelihood).
   [[nodiscard]] double perplexity() const noexcept {

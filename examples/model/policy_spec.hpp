@@ -235,15 +235,17 @@ inline PolicySpec parse_policy(std::string_view text) {
     spec.budget = *target;
     rest.remove_prefix(colon + 1);
   }
-  if (rest == "fp32" || rest == "fp16") {
-    spec.bits = rest == "fp32" ? BitDecision{32, 32} : BitDecision{16, 16};
-    static_cast<void>(spec.make_policy());
-    return spec;
-  }
-  const std::size_t colon = rest.find(':');
-  if (colon == std::string_view::npos) throw malformed();
-  const std::string_view kind = rest.substr(0, colon);
-  if (kind == "static") {
+  // fp32 and fp16 name their widths; the other kinds are followed by ':' and their items.
+  const std::size_t end_of_kind = rest.find_first_of(":,");
+  const std::string_view kind = rest.substr(0, end_of_kind);
+  const bool named_widths = kind == "fp32" || kind == "fp16";
+  if (named_widths) {
+    if (end_of_kind != std::string_view::npos && rest[end_of_kind] == ':') throw malformed();
+    spec.kind = PolicyKind::fixed;
+    spec.bits = kind == "fp32" ? BitDecision{32, 32} : BitDecision{16, 16};
+  } else if (end_of_kind == std::string_view::npos || rest[end_of_kind] != ':') {
+    throw malformed();
+  } else if (kind == "static") {
     spec.kind = PolicyKind::fixed;
   } else if (kind == "tiers") {
     spec.kind = PolicyKind::tiers;
@@ -254,12 +256,18 @@ inline PolicySpec parse_policy(std::string_view text) {
   } else {
     throw malformed();
   }
+  const std::string_view items =
+      end_of_kind == std::string_view::npos ? std::string_view{} : rest.substr(end_of_kind + 1);
   std::vector<std::string_view> own;
-  for (const std::string_view raw : kvbits::detail::split(rest.substr(colon + 1), ',')) {
-    const std::string_view item = kvbits::detail::trim(raw);
-    if (!detail::apply_cache_option(item, spec)) own.push_back(item);
+  if (end_of_kind != std::string_view::npos) {
+    for (const std::string_view raw : kvbits::detail::split(items, ',')) {
+      const std::string_view item = kvbits::detail::trim(raw);
+      if (!detail::apply_cache_option(item, spec)) own.push_back(item);
+    }
   }
-  if (spec.kind == PolicyKind::fixed) {
+  kvbits::detail::require(!named_widths || own.empty(), Errc::invalid_argument,
+                          "policy '" + spec.text + "': " + std::string(kind) + " takes only g=, w=, s=, t= options");
+  if (spec.kind == PolicyKind::fixed && !named_widths) {
     kvbits::detail::require(own.size() == 2, Errc::invalid_argument,
                             "policy '" + spec.text + "' needs key and value bits and name=value options: static:K,V");
     spec.bits = {detail::parse_bits(own[0], text, "key bits"), detail::parse_bits(own[1], text, "value bits")};

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // kvbits-eval: how much a KV cache policy changes a model's predictions on a text corpus.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -120,6 +121,20 @@ std::string json_string(const std::string& text) {
   return out + "\"";
 }
 
+// {"2": n, "4": n, ...}: tokens x layers of the final caches per storage width, widths present only.
+std::string json_width_counts(const std::array<std::size_t, kvbits::kSupportedBits.size()>& counts) {
+  std::string out = "{";
+  for (std::size_t w = 0; w < counts.size(); ++w) {
+    if (counts[w] == 0) continue;
+    if (out.size() > 1) out += ", ";
+    out += '"';
+    out += std::to_string(kvbits::kSupportedBits[w]);
+    out += "\": ";
+    out += std::to_string(counts[w]);
+  }
+  return out + "}";
+}
+
 // Log-probabilities of the FP32-cache run of one story: the reference every policy is scored
 // against.
 struct Reference {
@@ -224,6 +239,10 @@ int run(const Options& options) {
       const auto memory = cache.memory();
       t.bit_tokens += memory.total.average_bits * static_cast<double>(positions);
       t.cached_tokens += static_cast<double>(positions);
+      for (std::size_t w = 0; w < kvbits::kSupportedBits.size(); ++w) {
+        t.histogram.key[w] += memory.total.histogram.key[w];
+        t.histogram.value[w] += memory.total.histogram.value[w];
+      }
     }
     done_positions += positions;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -247,9 +266,11 @@ int run(const Options& options) {
       const auto& t = totals[i];
       std::printf(
           "    {\"policy\": %s, \"average_bits\": %.4f, \"perplexity\": %.6f, "
-          "\"perplexity_change_percent\": %.4f, \"mean_kl\": %.6g, \"top1_agreement\": %.6f}%s\n",
+          "\"perplexity_change_percent\": %.4f, \"mean_kl\": %.6g, \"top1_agreement\": %.6f, "
+          "\"key_widths\": %s, \"value_widths\": %s}%s\n",
           json_string(specs[i].text).c_str(), t.average_bits(), t.perplexity(),
           100.0 * (t.perplexity() / reference_ppl - 1.0), t.mean_kl(), t.top1_agreement(),
+          json_width_counts(t.histogram.key).c_str(), json_width_counts(t.histogram.value).c_str(),
           i + 1 < specs.size() ? "," : "");
     }
     std::printf("  ]\n}\n");

@@ -1,11 +1,23 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <bit>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "kvbits/codec/format.hpp"
 #include "kvbits/core/fp16.hpp"
+
+// The fitted parameter search below is compiled once and called by every
+// backend, so its floating-point evaluation (and thus its choice) is the same
+// machine code for the scalar reference and the SIMD kernels.
+#if defined(__GNUC__) || defined(__clang__)
+#define KVBITS_SHARED_FIT __attribute__((noinline))
+#else
+#define KVBITS_SHARED_FIT
+#endif
 
 namespace kvbits::detail {
 
@@ -17,7 +29,7 @@ namespace kvbits::detail {
 struct GroupParams {
   std::uint16_t scale_half;  // stored metadata
   std::uint16_t min_half;    // stored metadata (asymmetric only)
-  float scale;               // half_to_float(scale_half)
+  float scale;               // half_to_float(scale_half); negative for most symmetric groups
   float min;                 // half_to_float(min_half); 0 for symmetric
   float inverse_scale;       // 1 / scale, or 0 for a constant group
 };
@@ -28,8 +40,19 @@ constexpr int max_code(int bits) noexcept { return (1 << bits) - 1; }
 /// Zero point of the symmetric scheme: code = round(x / scale) + offset.
 constexpr int symmetric_offset(int bits) noexcept { return 1 << (bits - 1); }
 
-/// Largest |round(x / scale)| of the symmetric scheme.
-constexpr int symmetric_limit(int bits) noexcept { return (1 << (bits - 1)) - 1; }
+/// Smallest round(x / scale) of the symmetric scheme (code 0).
+constexpr int symmetric_low(int bits) noexcept { return -symmetric_offset(bits); }
+
+/// Largest round(x / scale) of the symmetric scheme (code 2^bits - 1).
+constexpr int symmetric_high(int bits) noexcept { return symmetric_offset(bits) - 1; }
+
+/// Whether encode fits this width's group parameters by a least-squares search
+/// (2 and 3 bits, where min/max ranges with round-to-nearest bias the codes)
+/// rather than taking them from the group's range.
+constexpr bool fits_by_search(int bits) noexcept { return bits <= 3; }
+
+/// 1 / scale, or 0 for a zero (symmetric, scale 0) group.
+inline float inverse_of(float scale) noexcept { return scale != 0.0f ? 1.0f / scale : 0.0f; }
 
 /**
  * Asymmetric parameters for a group spanning [lo, hi] (finite).
@@ -53,15 +76,29 @@ inline GroupParams asymmetric_params(float lo, float hi, int bits) noexcept {
   return p;
 }
 
-/// Symmetric parameters for a group whose largest magnitude is `absmax` (finite).
-inline GroupParams symmetric_params(float absmax, int bits) noexcept {
+/**
+ * Symmetric parameters for a group spanning [lo, hi] (finite), using all 2^bits
+ * levels as ggml's q4_0 does: the value of largest magnitude m (hi on a tie)
+ * maps to code 0, i.e. scale = m / -2^(bits-1), with |scale| rounded up to fp16
+ * so that m stays in range. The other end of the range may clip by at most one
+ * step (x = -m would need code 2^bits), so |x - x^| <= |scale|.
+ */
+inline GroupParams symmetric_params(float lo, float hi, int bits) noexcept {
+  lo += 0.0f;
+  hi += 0.0f;
+  const bool positive = hi >= -lo;
+  const float magnitude = positive ? hi : -lo;
+  // Dividing by a power of two is exact, so multiplying by its inverse is too.
+  const float step =
+      (magnitude < kHalfMax ? magnitude : kHalfMax) * (1.0f / static_cast<float>(symmetric_offset(bits)));
+  const std::uint16_t step_half = float_to_half_up(step);
   GroupParams p{};
-  p.scale_half =
-      float_to_half_up((absmax < kHalfMax ? absmax : kHalfMax) / static_cast<float>(symmetric_limit(bits)));
+  // fp16 is sign-magnitude: the sign bit makes the scale negative for a positive m.
+  p.scale_half = static_cast<std::uint16_t>(step_half | (positive && step_half != 0 ? 0x8000u : 0u));
   p.scale = half_to_float(p.scale_half);
   p.min_half = 0;
   p.min = 0.0f;
-  p.inverse_scale = p.scale > 0.0f ? 1.0f / p.scale : 0.0f;
+  p.inverse_scale = inverse_of(p.scale);
   return p;
 }
 
@@ -72,11 +109,410 @@ inline int asymmetric_code(float x, const GroupParams& p, int bits) noexcept {
   return static_cast<int>(std::fmin(std::fmax(scaled, 0.0f), static_cast<float>(max_code(bits))));
 }
 
-/// Code of x under symmetric parameters: clamp(round(x / scale)) + offset.
+/// Code of x under symmetric parameters: clamp(round(x / scale)) + offset, in [0, 2^bits).
 inline int symmetric_code(float x, const GroupParams& p, int bits) noexcept {
-  const auto limit = static_cast<float>(symmetric_limit(bits));
   const float scaled = std::nearbyint(x * p.inverse_scale);
-  return static_cast<int>(std::fmin(std::fmax(scaled, -limit), limit)) + symmetric_offset(bits);
+  return static_cast<int>(std::fmin(std::fmax(scaled, static_cast<float>(symmetric_low(bits))),
+                                    static_cast<float>(symmetric_high(bits)))) +
+         symmetric_offset(bits);
+}
+
+// --- least-squares parameter search (2 and 3 bits) ---------------------------
+//
+// The method of ggml's k-quant fitting: for a few candidate grids around the
+// min/max fit, quantize the group to nearest, fit (scale, min) to those codes
+// by least squares (symmetric: the scale alone, see choose_symmetric),
+// round it to fp16 and score it by the squared error of those codes under the
+// rounded parameters. The best score wins; the stored codes are then
+// re-quantized to nearest under the winner, which can only lower the error
+// further. The min/max fit itself is candidate 0 and is scored as it is, so a
+// fitted group is never worse than the min/max one (up to the float rounding
+// of the scores).
+//
+// The chosen bytes must not depend on the build. Compilers may contract
+// a * b + c into one fused multiply-add where the target has one (GCC does by
+// default), which rounds once instead of twice; so every product below that
+// feeds a sum is exact (then fused and unfused agree) or the fused form is
+// written out with std::fma, and every sum runs in one fixed order whatever
+// the vector width.
+
+/// Candidates of one search; candidate k quantizes y = x - origin to the grid
+/// L = clamp(round((y - start[k]) * inverse[k])).
+inline constexpr std::size_t kFitCandidates = 8;
+
+#if !defined(__GNUC__) && !defined(__clang__)
+#error "kvbits' 2/3-bit parameter search needs GCC or Clang vector extensions"
+#endif
+// Lane types pass between functions by reference only: by value, their ABI
+// depends on the target's vector registers (GCC's -Wpsabi).
+
+// Lane 2k + p: candidate k over the elements i with i % 2 == p. A pair of
+// elements is one 64-bit broadcast, and the two parities are added at the end,
+// so every sum has the same order on any vector width (or on scalars).
+typedef float SearchLanes __attribute__((vector_size(2 * kFitCandidates * sizeof(float))));
+typedef std::uint64_t PairLanes __attribute__((vector_size(2 * kFitCandidates * sizeof(float))));
+
+// The solve and the scoring run on all candidates at once, lane k = candidate k.
+typedef float CandidateLanes __attribute__((vector_size(kFitCandidates * sizeof(float))));
+typedef double CandidateWideLanes __attribute__((vector_size(kFitCandidates * sizeof(double))));
+typedef std::int32_t CandidateMask __attribute__((vector_size(kFitCandidates * sizeof(float))));
+
+/// Sums over one group, per candidate, that the least-squares fit and its score need.
+struct CandidateSums {
+  CandidateLanes code_sum;     // sum L
+  CandidateLanes code_square;  // sum L^2
+  CandidateLanes value_code;   // sum y L
+};
+
+/// What one group's search has collected when its candidates are solved.
+struct GroupSearch {
+  CandidateSums sums;
+  float sum;      // sum y
+  float square;   // sum y^2, rounded to float (symmetric only)
+  float origin;   // y = x - origin
+  bool searched;  // false: the group keeps its min/max parameters
+};
+
+/**
+ * v with the 3 low bits of its significand cleared (rounded toward zero to 21
+ * bits), so that v * L is exact in float for every code |L| <= 7 and v * v is
+ * exact in double. The fit sees the group through this 2^-21 relative change.
+ */
+inline float shortened(float v) noexcept {
+  return std::bit_cast<float>(std::bit_cast<std::uint32_t>(v) & ~std::uint32_t{7});
+}
+
+/// Smallest and largest of xs[0, group), over 8 interleaved lanes (exact in any order).
+inline void group_range(const float* xs, std::size_t group, float& lo, float& hi) noexcept {
+  float low[8];
+  float high[8];
+  for (std::size_t k = 0; k < 8; ++k) low[k] = high[k] = xs[k];
+  for (std::size_t i = 8; i < group; i += 8) {
+    for (std::size_t k = 0; k < 8; ++k) {
+      low[k] = xs[i + k] < low[k] ? xs[i + k] : low[k];
+      high[k] = xs[i + k] > high[k] ? xs[i + k] : high[k];
+    }
+  }
+  lo = low[0];
+  hi = high[0];
+  for (std::size_t k = 1; k < 8; ++k) {
+    lo = low[k] < lo ? low[k] : lo;
+    hi = high[k] > hi ? high[k] : hi;
+  }
+}
+
+/**
+ * y[0, group) = shortened(xs - origin) and their sums into `search`, over 8
+ * interleaved lanes. `kSquare`: whether the fit needs sum y^2 (the symmetric
+ * one does; each y^2 is exact in double, so fused or not it adds the same).
+ */
+template <bool kSquare>
+inline void shift_group(const float* xs, std::size_t group, float origin, float* y,
+                        GroupSearch& search) noexcept {
+  float sum[8] = {};
+  double square[8] = {};
+  for (std::size_t i = 0; i < group; i += 8) {
+    for (std::size_t k = 0; k < 8; ++k) {
+      const float value = shortened(xs[i + k] - origin);
+      y[i + k] = value;
+      sum[k] += value;
+      if constexpr (kSquare) square[k] += static_cast<double>(value) * static_cast<double>(value);
+    }
+  }
+  search.origin = origin;
+  search.sum = ((sum[0] + sum[4]) + (sum[1] + sum[5])) + ((sum[2] + sum[6]) + (sum[3] + sum[7]));
+  search.square = static_cast<float>(((square[0] + square[4]) + (square[1] + square[5])) +
+                                     ((square[2] + square[6]) + (square[3] + square[7])));
+}
+
+// Round-to-nearest-even by adding and subtracting 1.5 * 2^23 (exact for |v| <
+// 2^22, and every clamped value of the search is a few units): unlike
+// std::nearbyint it is plain arithmetic, so it vectorizes everywhere.
+inline constexpr float kRoundMagic = 12582912.0f;
+
+/// Per candidate k: lane 2k + lane 2k + 1 (even elements' sum + odd elements' sum).
+inline void add_parities(const SearchLanes& lanes, CandidateLanes& total) noexcept {
+  static_assert(kFitCandidates == 8, "the shuffles below name 16 lanes");
+  const CandidateLanes even = __builtin_shufflevector(lanes, lanes, 0, 2, 4, 6, 8, 10, 12, 14);
+  const CandidateLanes odd = __builtin_shufflevector(lanes, lanes, 1, 3, 5, 7, 9, 11, 13, 15);
+  total = even + odd;
+}
+
+/// One pass over the shifted group y[0, group) for all candidates at once; codes are clamped to [low, high].
+inline void candidate_sums(const float* y, std::size_t group, const float (&start)[kFitCandidates],
+                           const float (&inverse)[kFitCandidates], float low, float high,
+                           CandidateSums& result) noexcept {
+  SearchLanes starts;
+  SearchLanes inverses;
+  for (std::size_t k = 0; k < kFitCandidates; ++k) {
+    starts[2 * k] = starts[2 * k + 1] = start[k];
+    inverses[2 * k] = inverses[2 * k + 1] = inverse[k];
+  }
+  const SearchLanes zero{};
+  const SearchLanes lows = zero + low;
+  const SearchLanes highs = zero + high;
+  SearchLanes sums = zero;
+  SearchLanes squares = zero;
+  SearchLanes products = zero;
+  for (std::size_t i = 0; i < group; i += 2) {
+    std::uint64_t pair;
+    std::memcpy(&pair, y + i, sizeof pair);
+    const PairLanes pairs = PairLanes{} + pair;
+    SearchLanes values;
+    std::memcpy(&values, &pairs, sizeof values);
+    SearchLanes scaled = (values - starts) * inverses;
+    scaled = scaled < lows ? lows : scaled;
+    scaled = scaled > highs ? highs : scaled;
+    const SearchLanes code = (scaled + kRoundMagic) - kRoundMagic;
+    sums += code;
+    squares += code * code;     // exact: small integers
+    products += values * code;  // exact: see shortened
+  }
+  add_parities(sums, result.code_sum);
+  add_parities(squares, result.code_square);
+  add_parities(products, result.value_code);
+}
+
+/// a * b + c rounded once per lane: the same bits with or without an FMA unit.
+inline void fused(const CandidateLanes& a, const CandidateLanes& b, const CandidateLanes& c,
+                  CandidateLanes& result) noexcept {
+#if defined(__FMA__) && defined(__AVX__)
+  static_assert(kFitCandidates == 8, "one 256-bit operation per call");
+  result = _mm256_fmadd_ps(a, b, c);
+#else
+  for (std::size_t k = 0; k < kFitCandidates; ++k) result[k] = std::fma(a[k], b[k], c[k]);
+#endif
+}
+
+/// Rounds every lane to fp16 (round-to-nearest-even): its bits into `halves`, its value returned.
+inline void round_to_half(const CandidateLanes& values, std::uint16_t (&halves)[kFitCandidates],
+                          CandidateLanes& rounded) noexcept {
+#if defined(__F16C__) && defined(__AVX__)
+  const __m128i packed = _mm256_cvtps_ph(values, _MM_FROUND_TO_NEAREST_INT);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(halves), packed);
+  rounded = _mm256_cvtph_ps(packed);
+#else
+  for (std::size_t k = 0; k < kFitCandidates; ++k) {
+    halves[k] = float_to_half(values[k]);
+    rounded[k] = half_to_float(halves[k]);
+  }
+#endif
+}
+
+/**
+ * Squared error of each candidate's codes under (scale b, min = origin + a),
+ * less sum y^2 (the same for every candidate, so left out):
+ * n a^2 - 2 a sum y + b^2 sum L^2 + 2 a b sum L - 2 b sum y L.
+ */
+inline void asymmetric_scores(const CandidateSums& sums, float n, float sum, const CandidateLanes& a,
+                              const CandidateLanes& b, CandidateLanes& scores) noexcept {
+  const CandidateLanes zero{};
+  CandidateLanes code_terms;  // 2 a sum L - 2 sum y L
+  fused(a + a, sums.code_sum, -2.0f * sums.value_code, code_terms);
+  CandidateLanes slope_terms;  // b sum L^2 + code_terms
+  fused(b, sums.code_square, code_terms, slope_terms);
+  CandidateLanes offset_terms;  // n a - 2 sum y
+  fused(zero + n, a, zero - 2.0f * sum, offset_terms);
+  fused(b, slope_terms, a * offset_terms, scores);
+}
+
+/// As asymmetric_scores with a = 0: b^2 sum L^2 - 2 b sum y L.
+inline void symmetric_scores(const CandidateSums& sums, const CandidateLanes& b,
+                             CandidateLanes& scores) noexcept {
+  CandidateLanes slope_terms;
+  fused(b, sums.code_square, -2.0f * sums.value_code, slope_terms);
+  scores = b * slope_terms;
+}
+
+/// The first usable candidate whose score is below `baseline` and every earlier one's, or kFitCandidates.
+inline std::size_t best_candidate(const CandidateLanes& scores, const CandidateMask& usable,
+                                  float baseline) noexcept {
+  std::size_t best = kFitCandidates;
+  float best_score = baseline;
+  for (std::size_t k = 0; k < kFitCandidates; ++k) {
+    // Branch-free: which candidate wins is data, not control flow.
+    const bool better = (usable[k] != 0) & (scores[k] < best_score);
+    best_score = better ? scores[k] : best_score;
+    best = better ? k : best;
+  }
+  return best;
+}
+
+/// Grids of asymmetric candidates 1..7: max_code + kAsymmetricSteps[k] steps span the group's range.
+inline constexpr float kAsymmetricSteps[kFitCandidates - 1] = {-0.5f, -0.25f, 0.0f, 0.25f, 0.5f, 0.75f, 1.0f};
+
+/**
+ * First half of the asymmetric search for a group xs[0, group) spanning
+ * [lo, hi] with min/max parameters `min_max`: the candidates' sums. Constant
+ * groups and ranges near the fp16 limit (where saturation rules) keep min_max.
+ * @param y scratch for the group's shifted values, [group]
+ */
+inline void collect_asymmetric(const float* xs, std::size_t group, float lo, float hi,
+                               const GroupParams& min_max, int bits, float* y, GroupSearch& search) noexcept {
+  search.searched = hi - lo > 0.0f && lo >= -0.5f * kHalfMax && hi <= 0.5f * kHalfMax;
+  if (!search.searched) return;
+  const auto top = static_cast<float>(max_code(bits));
+  // y = x - (the min/max fit's fp16 min); candidate 0 is that fit's grid, the
+  // others start at lo (y = lo - origin) and span the range.
+  const float origin = min_max.min;
+  // One division per group, not one per grid (the divider is slow).
+  const float per_range = 1.0f / (hi - lo);
+  float start[kFitCandidates];
+  float inverse[kFitCandidates];
+  start[0] = 0.0f;
+  inverse[0] = min_max.inverse_scale;
+  for (std::size_t k = 1; k < kFitCandidates; ++k) {
+    start[k] = lo - origin;
+    inverse[k] = (top + kAsymmetricSteps[k - 1]) * per_range;
+  }
+  shift_group<false>(xs, group, origin, y, search);
+  // The low clamp matters too: shortening y may put it a hair below lo - origin.
+  candidate_sums(y, group, start, inverse, 0.0f, top, search.sums);
+}
+
+/**
+ * Second half of the asymmetric search: least squares y ~ scale L + (min -
+ * origin) for every candidate at once, rounded to fp16 and scored; the best
+ * score wins, min_max (candidate 0's codes) on a tie.
+ */
+inline GroupParams choose_asymmetric(const GroupSearch& search, std::size_t group,
+                                     const GroupParams& min_max) noexcept {
+  if (!search.searched) return min_max;
+  const CandidateSums& sums = search.sums;
+  // Least squares for all candidates at once. The numerators' products are of
+  // two floats, exact in double, so they round once however they are fused.
+  const CandidateWideLanes l = __builtin_convertvector(sums.code_sum, CandidateWideLanes);
+  const CandidateWideLanes ll = __builtin_convertvector(sums.code_square, CandidateWideLanes);
+  const CandidateWideLanes yl = __builtin_convertvector(sums.value_code, CandidateWideLanes);
+  const auto n = static_cast<double>(group);
+  const double sum = search.sum;
+  const CandidateLanes det = __builtin_convertvector(n * ll - l * l, CandidateLanes);  // exact
+  const CandidateMask solvable = det > 0.0f;  // else every code is equal: no slope to fit
+  const CandidateLanes divisor = solvable ? det : CandidateLanes{} + 1.0f;
+  const CandidateLanes slope = __builtin_convertvector(n * yl - sum * l, CandidateLanes) / divisor;
+  const CandidateLanes offset = __builtin_convertvector(ll * sum - l * yl, CandidateLanes) / divisor;
+  std::uint16_t scale_half[kFitCandidates];
+  std::uint16_t min_half[kFitCandidates];
+  CandidateLanes scale;
+  CandidateLanes min;
+  round_to_half(slope, scale_half, scale);
+  round_to_half(offset + search.origin, min_half, min);
+  const CandidateMask usable =
+      solvable & (scale > 0.0f) & (scale <= kHalfMax) & (min >= -kHalfMax) & (min <= kHalfMax);
+
+  const auto count = static_cast<float>(group);
+  CandidateLanes scores;
+  asymmetric_scores(sums, count, search.sum, min - search.origin, scale, scores);
+  // The min/max fit scored with candidate 0's codes, which are its own.
+  CandidateLanes min_max_scores;
+  asymmetric_scores(sums, count, search.sum, CandidateLanes{}, CandidateLanes{} + min_max.scale,
+                    min_max_scores);
+  const float baseline = min_max_scores[0];
+  const std::size_t best = best_candidate(scores, usable, baseline);
+  if (best == kFitCandidates) return min_max;
+  return {scale_half[best], min_half[best], scale[best], min[best], 1.0f / scale[best]};
+}
+
+/// Symmetric candidates 1..7: the largest magnitude m sits kSymmetricSteps[k]
+/// steps from zero, on the side of the extra level (negative) or the other one.
+inline constexpr float kSymmetricSteps[kFitCandidates - 1] = {-0.5f, 0.0f, 0.5f, 1.0f, -0.5f, 0.0f, 0.5f};
+inline constexpr std::size_t kSymmetricExtraSide = 4;  // candidates 1..4 put m on the extra level's side
+
+/**
+ * First half of the symmetric search (over the scale alone) for a group
+ * xs[0, group) spanning [lo, hi]: the candidates' sums. Zero groups and
+ * magnitudes near the fp16 limit keep min_max.
+ * @param y scratch for the group's values, [group]
+ */
+inline void collect_symmetric(const float* xs, std::size_t group, float lo, float hi,
+                              const GroupParams& min_max, int bits, float* y, GroupSearch& search) noexcept {
+  const float extreme = hi + 0.0f >= -lo ? hi : lo;  // signed value of largest magnitude
+  search.searched = min_max.scale != 0.0f && std::fabs(extreme) < 0.5f * kHalfMax;
+  if (!search.searched) return;
+  const auto low = static_cast<float>(symmetric_low(bits));
+  const auto high = static_cast<float>(symmetric_high(bits));
+  const float per_extreme = 1.0f / extreme;
+  float inverse[kFitCandidates];
+  inverse[0] = min_max.inverse_scale;
+  for (std::size_t k = 1; k < kFitCandidates; ++k) {
+    inverse[k] = (k <= kSymmetricExtraSide ? low - kSymmetricSteps[k - 1] : high + kSymmetricSteps[k - 1]) *
+                 per_extreme;
+  }
+  shift_group<true>(xs, group, 0.0f, y, search);
+  const float start[kFitCandidates] = {};
+  candidate_sums(y, group, start, inverse, low, high, search.sums);
+}
+
+/**
+ * Second half of the symmetric search. Each candidate's scale is the one with
+ * sum x * x^ = sum x^2 for its codes, not the least-squares sum x L / sum L^2:
+ * a least-squares fit leaves sum x * (x - x^) = SSE, which shrinks every dot
+ * product with a query correlated with x (attention logits) toward zero; with
+ * the symmetric grid's one free parameter that bias is as large as the SSE and
+ * sets ggml's dot-product error.
+ */
+inline GroupParams choose_symmetric(const GroupSearch& search, const GroupParams& min_max) noexcept {
+  if (!search.searched) return min_max;
+  const CandidateSums& sums = search.sums;
+  const CandidateLanes yl = sums.value_code;
+  const CandidateMask coded = yl != 0.0f;  // else every code is zero: nothing to fit
+  std::uint16_t scale_half[kFitCandidates];
+  CandidateLanes scale;
+  round_to_half(search.square / (coded ? yl : CandidateLanes{} + 1.0f), scale_half, scale);
+  const CandidateMask usable = coded & (scale != 0.0f) & (scale >= -kHalfMax) & (scale <= kHalfMax);
+  CandidateLanes scores;
+  symmetric_scores(sums, scale, scores);
+  CandidateLanes min_max_scores;
+  symmetric_scores(sums, CandidateLanes{} + min_max.scale, min_max_scores);
+  const float baseline = min_max_scores[0];
+  const std::size_t best = best_candidate(scores, usable, baseline);
+  if (best == kFitCandidates) return min_max;
+  return {scale_half[best], 0, scale[best], 0.0f, 1.0f / scale[best]};
+}
+
+/// Most groups of one vector: kMaxVectorLength elements in groups of 8.
+inline constexpr std::size_t kMaxGroups = kMaxVectorLength / 8;
+
+/**
+ * The parameters encode stores for every group of x[0, n) (n a multiple of
+ * `group`) at 2 or 3 bits: the least-squares search.
+ *
+ * All groups of the vector go through each step before the next one starts:
+ * one group's search is a long chain of dependent steps (range, fp16 rounding,
+ * divisions, sums, solves), and side by side the chains of different groups
+ * overlap instead of running one after another.
+ * @param params [n / group] output
+ */
+KVBITS_SHARED_FIT inline void fit_group_params(const float* x, std::size_t n, std::size_t group,
+                                               Scheme scheme, int bits, GroupParams* params) noexcept {
+  const std::size_t groups = n / group;
+  float lo[kMaxGroups];
+  float hi[kMaxGroups];
+  for (std::size_t g = 0; g < groups; ++g) group_range(x + g * group, group, lo[g], hi[g]);
+  float y[kMaxVectorLength];
+  GroupSearch search[kMaxGroups];
+  if (scheme == Scheme::asymmetric) {
+    for (std::size_t g = 0; g < groups; ++g) params[g] = asymmetric_params(lo[g], hi[g], bits);
+    for (std::size_t g = 0; g < groups; ++g) {
+      collect_asymmetric(x + g * group, group, lo[g], hi[g], params[g], bits, y + g * group, search[g]);
+    }
+    for (std::size_t g = 0; g < groups; ++g) params[g] = choose_asymmetric(search[g], group, params[g]);
+  } else {
+    for (std::size_t g = 0; g < groups; ++g) params[g] = symmetric_params(lo[g], hi[g], bits);
+    for (std::size_t g = 0; g < groups; ++g) {
+      collect_symmetric(x + g * group, group, lo[g], hi[g], params[g], bits, y + g * group, search[g]);
+    }
+    for (std::size_t g = 0; g < groups; ++g) params[g] = choose_symmetric(search[g], params[g]);
+  }
+}
+
+/**
+ * The parameters encode stores for one group at 4 bits and up, spanning
+ * [lo, hi] (its min and max, reduced by the caller in any order): the min/max
+ * fit. 2 and 3 bits use fit_group_params for the whole vector instead.
+ */
+inline GroupParams group_params(Scheme scheme, float lo, float hi, int bits) noexcept {
+  return scheme == Scheme::asymmetric ? asymmetric_params(lo, hi, bits) : symmetric_params(lo, hi, bits);
 }
 
 /// Writes the group's metadata (little-endian fp16 scale, then min when asymmetric).
@@ -95,7 +531,8 @@ struct GroupAffine {
   float offset;
 };
 
-/// Reads a group's metadata as the affine map from code to value.
+/// Reads a group's metadata as the affine map from code to value (symmetric:
+/// offset = -scale * 2^(bits-1), so codes 0 .. 2^bits - 1 span -2^(bits-1) .. 2^(bits-1) - 1 steps).
 inline GroupAffine load_affine(const std::uint8_t* block, Scheme scheme, int bits) noexcept {
   const float scale = half_to_float(static_cast<std::uint16_t>(block[0] | (block[1] << 8)));
   if (scheme == Scheme::asymmetric) {
@@ -105,3 +542,5 @@ inline GroupAffine load_affine(const std::uint8_t* block, Scheme scheme, int bit
 }
 
 }  // namespace kvbits::detail
+
+#undef KVBITS_SHARED_FIT

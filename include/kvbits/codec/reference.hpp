@@ -73,31 +73,34 @@ inline int unpack_code(const std::uint8_t* codes, std::size_t group, std::size_t
 }  // namespace detail
 
 /**
- * Packs n floats x into `out` (packed_size bytes) in the grouped format.
+ * Packs n floats x into `out` (packed_size bytes) in the grouped format, with
+ * each group's parameters from detail::group_params (min/max fit), or at 2 and
+ * 3 bits from detail::fit_group_params (least-squares search).
  * @tparam Bits 2, 3, 4, 5, 6 or 8.
  */
 template <int Bits>
 inline void encode_grouped_ref(const float* KVBITS_RESTRICT x, std::size_t n, std::size_t group,
                                Scheme scheme, std::uint8_t* KVBITS_RESTRICT out) noexcept {
   const std::size_t block_bytes = group_bytes(Bits, group, scheme);
+  kvbits::detail::GroupParams fitted[kvbits::detail::kMaxGroups];
+  if constexpr (kvbits::detail::fits_by_search(Bits)) {
+    kvbits::detail::fit_group_params(x, n, group, scheme, Bits, fitted);
+  }
   std::uint8_t codes[kMaxVectorLength];
   for (std::size_t g = 0; g < n / group; ++g) {
     const float* xs = x + g * group;
     std::uint8_t* block = out + g * block_bytes;
-    kvbits::detail::GroupParams params{};
-    if (scheme == Scheme::asymmetric) {
-      const auto [lo, hi] = std::minmax_element(xs, xs + group);
-      params = kvbits::detail::asymmetric_params(*lo, *hi, Bits);
-      for (std::size_t i = 0; i < group; ++i) {
-        codes[i] = static_cast<std::uint8_t>(kvbits::detail::asymmetric_code(xs[i], params, Bits));
-      }
+    kvbits::detail::GroupParams params;
+    if constexpr (kvbits::detail::fits_by_search(Bits)) {
+      params = fitted[g];
     } else {
-      float absmax = 0.0f;
-      for (std::size_t i = 0; i < group; ++i) absmax = std::fmax(absmax, std::fabs(xs[i]));
-      params = kvbits::detail::symmetric_params(absmax, Bits);
-      for (std::size_t i = 0; i < group; ++i) {
-        codes[i] = static_cast<std::uint8_t>(kvbits::detail::symmetric_code(xs[i], params, Bits));
-      }
+      const auto [lo, hi] = std::minmax_element(xs, xs + group);
+      params = kvbits::detail::group_params(scheme, *lo, *hi, Bits);
+    }
+    for (std::size_t i = 0; i < group; ++i) {
+      codes[i] = static_cast<std::uint8_t>(scheme == Scheme::asymmetric
+                                               ? kvbits::detail::asymmetric_code(xs[i], params, Bits)
+                                               : kvbits::detail::symmetric_code(xs[i], params, Bits));
     }
     kvbits::detail::store_metadata(params, scheme, block);
     detail::pack_codes<Bits>(codes, group, block + metadata_bytes(scheme));

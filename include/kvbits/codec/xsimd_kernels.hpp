@@ -17,8 +17,9 @@
 // SIMD kernels on xsimd batches, in the shape of kernel::ScalarKernels.
 //
 // Encode is bit-exact with the reference: the group range is reduced with
-// vectors, then detail::asymmetric_params / symmetric_params compute the
-// metadata exactly as the reference does, and each code is the same
+// vectors, then detail::group_params computes the metadata exactly as the
+// reference does (at 2 and 3 bits both call the same compiled
+// detail::fit_group_params for the whole vector), and each code is the same
 // clamp(nearbyint((x - min) * inverse_scale)) evaluated lane-wise (no fused
 // operation can change it). Decode produces the same codes; the decoded floats
 // may differ from the reference by FMA contraction. dot and axpy sum in a
@@ -155,39 +156,23 @@ KVBITS_ALWAYS_INLINE void for_each_code(const std::uint8_t* codes, std::size_t g
   }
 }
 
-/// Encodes one group of `group` floats into its block (metadata + codes).
+/// Encodes one group of `group` floats into its block (metadata + codes) under `params`.
 template <class A, int Bits>
-KVBITS_ALWAYS_INLINE void encode_group(const float* KVBITS_RESTRICT xs, std::size_t group, Scheme scheme,
-                                       std::uint8_t* KVBITS_RESTRICT block) noexcept {
+KVBITS_ALWAYS_INLINE void encode_group_with(const float* KVBITS_RESTRICT xs, std::size_t group, Scheme scheme,
+                                            const kvbits::detail::GroupParams& params,
+                                            std::uint8_t* KVBITS_RESTRICT block) noexcept {
   using L = Lanes<A>;
   using F = typename L::F;
   using I = typename L::I;
   constexpr std::size_t width = L::kWidth;
-  kvbits::detail::GroupParams params{};
-  if (scheme == Scheme::asymmetric) {
-    F lo = F::load_unaligned(xs);
-    F hi = lo;
-    for (std::size_t i = width; i < group; i += width) {
-      const F v = F::load_unaligned(xs + i);
-      lo = xsimd::min(lo, v);
-      hi = xsimd::max(hi, v);
-    }
-    params = kvbits::detail::asymmetric_params(L::reduce_min(lo), L::reduce_max(hi), Bits);
-  } else {
-    F top = xsimd::abs(F::load_unaligned(xs));
-    for (std::size_t i = width; i < group; i += width)
-      top = xsimd::max(top, xsimd::abs(F::load_unaligned(xs + i)));
-    params = kvbits::detail::symmetric_params(L::reduce_max(top), Bits);
-  }
   kvbits::detail::store_metadata(params, scheme, block);
   std::uint8_t* codes = block + metadata_bytes(scheme);
 
   const F inverse(params.inverse_scale);
   const F origin(params.min);
-  const F low(scheme == Scheme::asymmetric ? 0.0f
-                                           : -static_cast<float>(kvbits::detail::symmetric_limit(Bits)));
+  const F low(scheme == Scheme::asymmetric ? 0.0f : static_cast<float>(kvbits::detail::symmetric_low(Bits)));
   const F high(scheme == Scheme::asymmetric ? static_cast<float>(kvbits::detail::max_code(Bits))
-                                            : static_cast<float>(kvbits::detail::symmetric_limit(Bits)));
+                                            : static_cast<float>(kvbits::detail::symmetric_high(Bits)));
   const I bias(scheme == Scheme::asymmetric ? 0 : kvbits::detail::symmetric_offset(Bits));
   // Same operations as detail::asymmetric_code / symmetric_code (origin is 0
   // for symmetric, and x - 0 == x exactly), so the codes are bit-identical.
@@ -225,6 +210,25 @@ KVBITS_ALWAYS_INLINE void encode_group(const float* KVBITS_RESTRICT xs, std::siz
     kernel::detail::pack_codes<Bits>(unpacked, group, codes);
 #endif
   }
+}
+
+/// Encodes one group of `group` floats into its block with min/max parameters (4 bits and up).
+template <class A, int Bits>
+KVBITS_ALWAYS_INLINE void encode_group(const float* KVBITS_RESTRICT xs, std::size_t group, Scheme scheme,
+                                       std::uint8_t* KVBITS_RESTRICT block) noexcept {
+  using L = Lanes<A>;
+  using F = typename L::F;
+  constexpr std::size_t width = L::kWidth;
+  F lo = F::load_unaligned(xs);
+  F hi = lo;
+  for (std::size_t i = width; i < group; i += width) {
+    const F v = F::load_unaligned(xs + i);
+    lo = xsimd::min(lo, v);
+    hi = xsimd::max(hi, v);
+  }
+  encode_group_with<A, Bits>(xs, group, scheme,
+                             kvbits::detail::group_params(scheme, L::reduce_min(lo), L::reduce_max(hi), Bits),
+                             block);
 }
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
@@ -267,24 +271,36 @@ KVBITS_ALWAYS_INLINE ParamsFour asymmetric_params_four(__m128 lo, __m128 hi, int
   return p;
 }
 
-KVBITS_ALWAYS_INLINE ParamsFour symmetric_params_four(__m128 absmax, int bits) noexcept {
-  const __m128 top = _mm_set1_ps(kHalfMax);
+KVBITS_ALWAYS_INLINE ParamsFour symmetric_params_four(__m128 lo, __m128 hi, int bits) noexcept {
+  const __m128 zero = _mm_setzero_ps();
+  hi = _mm_add_ps(hi, zero);  // -0 -> +0, as the scalar helper
+  const __m128 negated_lo = _mm_sub_ps(zero, lo);
+  // The value of largest magnitude is hi on a tie (hi >= -lo), as in the scalar helper.
+  const __m128 positive = _mm_cmpge_ps(hi, negated_lo);
+  const __m128 magnitude = _mm_blendv_ps(negated_lo, hi, positive);
+  const __m128 step =
+      _mm_mul_ps(_mm_min_ps(magnitude, _mm_set1_ps(kHalfMax)),
+                 _mm_set1_ps(1.0f / static_cast<float>(kvbits::detail::symmetric_offset(bits))));
+  const __m128i step_half = _mm_cvtps_ph(step, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+  // Sign bit for a positive m unless the step is zero: the scalar helper's sign-magnitude negation.
+  const __m128i negative = _mm_andnot_si128(_mm_cmpeq_epi16(step_half, _mm_setzero_si128()),
+                                            _mm_packs_epi32(_mm_castps_si128(positive), _mm_setzero_si128()));
   ParamsFour p{};
-  const __m128 step = _mm_div_ps(_mm_min_ps(absmax, top),
-                                 _mm_set1_ps(static_cast<float>(kvbits::detail::symmetric_limit(bits))));
-  p.scale_half = _mm_cvtps_ph(_mm_min_ps(step, top), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+  p.scale_half = _mm_or_si128(step_half, _mm_and_si128(negative, _mm_set1_epi16(static_cast<short>(0x8000))));
   p.min_half = _mm_setzero_si128();
-  p.min = _mm_setzero_ps();
+  p.min = zero;
   const __m128 scale = _mm_cvtph_ps(p.scale_half);
-  p.inverse = _mm_and_ps(_mm_div_ps(_mm_set1_ps(1.0f), scale), _mm_cmpgt_ps(scale, _mm_setzero_ps()));
+  p.inverse = _mm_andnot_ps(_mm_cmpeq_ps(scale, zero), _mm_div_ps(_mm_set1_ps(1.0f), scale));
   return p;
 }
 
-/// Whether encode_fixed handles (A, Bits, G): 16-lane batches, planar codes,
-/// a compile-time group of whole batches of code bytes.
+/// Whether encode_fixed handles (A, Bits, G): 16-lane batches, planar codes
+/// whose parameters come from the range alone (not the 2-bit search), a
+/// compile-time group of whole batches of code bytes.
 template <class A, int Bits, std::size_t G>
 inline constexpr bool kFixedEncode =
-    Lanes<A>::kWidth == 16 && kPlanar<Bits>&& G != 0 && G* Bits / 8 % 16 == 0;
+    Lanes<A>::kWidth == 16 && kPlanar<Bits> && !kvbits::detail::fits_by_search(Bits) && G != 0 &&
+    G * Bits / 8 % 16 == 0;
 
 /**
  * encode for a compile-time group on 16-lane batches: the ranges of four
@@ -305,9 +321,9 @@ inline void encode_fixed(const float* KVBITS_RESTRICT x, std::size_t n,
   constexpr std::size_t block_bytes = group_bytes(Bits, G, S);
   constexpr std::size_t meta = metadata_bytes(S);
   const std::size_t groups = n / G;
-  const F low(asymmetric ? 0.0f : -static_cast<float>(kvbits::detail::symmetric_limit(Bits)));
+  const F low(asymmetric ? 0.0f : static_cast<float>(kvbits::detail::symmetric_low(Bits)));
   const F high(asymmetric ? static_cast<float>(kvbits::detail::max_code(Bits))
-                          : static_cast<float>(kvbits::detail::symmetric_limit(Bits)));
+                          : static_cast<float>(kvbits::detail::symmetric_high(Bits)));
   const I bias(asymmetric ? 0 : kvbits::detail::symmetric_offset(Bits));
   for (std::size_t first = 0; first < groups; first += 4) {
     const std::size_t count = groups - first < 4 ? groups - first : 4;
@@ -316,25 +332,21 @@ inline void encode_fixed(const float* KVBITS_RESTRICT x, std::size_t n,
     for (std::size_t k = 0; k < 4; ++k) {
       // Missing groups of the last chunk repeat its first group; their results are dropped.
       const float* xs = x + (first + (k < count ? k : 0)) * G;
-      if constexpr (asymmetric) {
-        lo[k] = F::load_unaligned(xs);
-        hi[k] = lo[k];
-        for (std::size_t i = 1; i < kBatches; ++i) {
-          const F v = F::load_unaligned(xs + i * width);
-          lo[k] = xsimd::min(lo[k], v);
-          hi[k] = xsimd::max(hi[k], v);
-        }
-      } else {
-        hi[k] = xsimd::abs(F::load_unaligned(xs));
-        for (std::size_t i = 1; i < kBatches; ++i)
-          hi[k] = xsimd::max(hi[k], xsimd::abs(F::load_unaligned(xs + i * width)));
+      lo[k] = F::load_unaligned(xs);
+      hi[k] = lo[k];
+      for (std::size_t i = 1; i < kBatches; ++i) {
+        const F v = F::load_unaligned(xs + i * width);
+        lo[k] = xsimd::min(lo[k], v);
+        hi[k] = xsimd::max(hi[k], v);
       }
     }
+    const __m128 lows = L::template reduce_four<false>(lo);
+    const __m128 highs = L::template reduce_four<true>(hi);
     ParamsFour p;
     if constexpr (asymmetric) {
-      p = asymmetric_params_four(L::template reduce_four<false>(lo), L::template reduce_four<true>(hi), Bits);
+      p = asymmetric_params_four(lows, highs, Bits);
     } else {
-      p = symmetric_params_four(L::template reduce_four<true>(hi), Bits);
+      p = symmetric_params_four(lows, highs, Bits);
     }
     // Block metadata: little-endian fp16 scale, then fp16 min when asymmetric.
     alignas(16) std::uint32_t metadata[4];
@@ -405,8 +417,17 @@ inline void encode(const float* KVBITS_RESTRICT x, std::size_t n, std::size_t ru
 #endif
     const std::size_t group = G != 0 ? G : runtime_group;
     const std::size_t block_bytes = group_bytes(Bits, group, scheme);
-    for (std::size_t g = 0; g < n / group; ++g) {
-      encode_group<A, Bits>(x + g * group, group, scheme, out + g * block_bytes);
+    if constexpr (kvbits::detail::fits_by_search(Bits)) {
+      // The search is shared with the reference (the same compiled function), so the bytes match.
+      kvbits::detail::GroupParams params[kvbits::detail::kMaxGroups];
+      kvbits::detail::fit_group_params(x, n, group, scheme, Bits, params);
+      for (std::size_t g = 0; g < n / group; ++g) {
+        encode_group_with<A, Bits>(x + g * group, group, scheme, params[g], out + g * block_bytes);
+      }
+    } else {
+      for (std::size_t g = 0; g < n / group; ++g) {
+        encode_group<A, Bits>(x + g * group, group, scheme, out + g * block_bytes);
+      }
     }
   }
 }

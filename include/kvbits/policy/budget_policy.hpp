@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <span>
 #include <string>
 #include <utility>
@@ -33,38 +34,73 @@ struct BudgetOptions {
   double target_bits_per_element = 4.5;  ///< average storage bits per K/V element to reach, > 0
   double proportional_gain = 16.0;       ///< Kp: ladder steps per bit/element of error
   double integral_gain = 0.1;            ///< Ki: ladder steps added per decision per bit/element of error
-  std::size_t payback_age = 0;           ///< extra re-decision age for lowering old tokens; 0 = none
+  double integral_band = 0.25;           ///< B: the integrated error is clipped to [-B, B] bits/element, > 0
+  /// Tokens younger than this many appends keep Inner's decisions; 0 = Inner's last decision
+  /// age, or kDefaultBudgetProtectAge when Inner declares none.
+  std::size_t protect_age = 0;
+  /// How many lowering ages: protect_age * 2^k for k < lowering_ages, in [1, kMaxBudgetLoweringAges].
+  std::size_t lowering_ages = 3;
+  /// Most rungs one lowering takes before the last lowering age; 0 = no limit.
+  std::size_t max_rungs_per_lowering = 2;
   std::vector<BitDecision> ladder = default_width_ladder();  ///< rungs, cheapest first
 };
+
+/// Protect age of a BudgetPolicy whose Inner declares no decision ages (e.g. a static policy).
+inline constexpr std::size_t kDefaultBudgetProtectAge = 8;
+
+/// Most lowering ages a BudgetPolicy accepts (the oldest is protect_age * 2^(this - 1)).
+inline constexpr std::size_t kMaxBudgetLoweringAges = 8;
 
 /**
  * Wraps a Policy so the cache meets a target average of storage bits per K/V
  * element, as the cache reports it in DecisionContext::cache_bits_per_element
- * (codes, group metadata, sinks and the float window counted).
+ * (codes, group metadata, sinks and the float window counted), and spends the
+ * lowering on old tokens: a token's quantization does most of its damage in
+ * its first queries, so narrowing it late costs least.
  *
- * Control law, one step per consultation, with e = cache_bits_per_element - target:
- *   integral <- clamp(integral + Ki * e, 0, L)   (held while the offset is pinned at 0 or L
- *                                                  and e pushes it further: no wind-up)
- *   offset    = clamp(integral + Kp * e, 0, L)     (L = ladder rungs - 1)
+ * Who is lowered, and when. Tokens younger than the protect age P
+ * (BudgetOptions::protect_age) keep Inner's decisions. The lowering ages
+ * P, 2P, 4P, ... (BudgetOptions::lowering_ages of them) are merged into Inner's
+ * decision_ages(); at each decision of a token aged P or more the controller
+ * takes one step, and the lower of Inner's decision and the token's current
+ * widths is lowered by `offset` rungs of the ladder. Lowering is cumulative: a
+ * token is lowered again at each later lowering age while the cache is above
+ * target, so the oldest tokens end cheapest. Before the last lowering age one
+ * lowering takes at most BudgetOptions::max_rungs_per_lowering rungs, so while
+ * the cache is far above target (young tokens dominate a short document) a
+ * token is not crushed at age P: the deeper cut waits for its last lowering age.
+ *
+ * Control law, one step per decision of a token aged P or more, with
+ * e = cache_bits_per_element - target:
+ *   integral <- clamp(integral + Ki * clamp(e, -B, B), 0, L)   (B = integral_band)
+ *               held while the offset is pinned at 0 or L and e pushes it further (no wind-up)
+ *   offset    = clamp(integral + Kp * e, 0, L)                  (L = ladder rungs - 1)
  * a PI controller: the integral term finds the offset that holds the average on
  * target, the proportional term damps the loop (the cache's running average
- * integrates the decisions, so integral control alone would oscillate). The
- * defaults Kp = 16 rungs per bit/element and Ki = 0.1 rungs per decision per
- * bit/element bring a simulated cache (4 sinks, an 8-token float window) within
- * 0.1 bits/element of targets from 3.5 to 6 after 400 tokens. The
- * inner decision d is lowered by `offset` rungs of the ladder: by floor(offset),
- * plus one more rung whenever the accumulated fractional parts reach 1
- * (deterministic error diffusion), so a fractional offset is met on average.
- * Lowering starts from the widest rung not above d (when d is not a rung itself,
- * reaching that rung is the first step) and never goes below the cheapest rung;
- * the result is never above d in keys or values, nor above the widths the token
- * holds now.
+ * integrates the decisions, so integral control alone would oscillate).
+ * Clipping the integrated error to the band keeps the integral from winding up
+ * during the long approach of a cache that starts far above target; an
+ * overshoot below target would stay, since lowering cannot be undone. A token
+ * is lowered by floor(offset) rungs, plus one more whenever the accumulated
+ * fractional parts reach 1 (deterministic error diffusion), so a fractional
+ * offset is met on average. Lowering starts from the widest rung not above the
+ * starting widths (when they are not a rung, reaching that rung is the first
+ * step) and never goes below the cheapest rung; the result is never above
+ * Inner's decision in keys or values, nor above the widths the token holds
+ * now. The state is a few numbers: O(1) per cache, deterministic.
  *
- * The budget only lowers: when Inner alone stores below the target, the cache
- * lands below it. A cache that reports 0 (before it has stored anything) gets
- * Inner's decisions. Inner's decision_ages() and wants_attention_stats() are
- * forwarded; a nonzero payback_age adds one re-decision age, at which old tokens
- * are lowered by the offset of that moment (paying back young, wide tiers).
+ * Limits. The budget only lowers: when Inner alone stores below the target, the
+ * cache lands below it. A cache that reports 0 (before it has stored anything)
+ * gets Inner's decisions. Young tokens are never lowered, so a document too
+ * short for its old tokens to pay for them lands above the target: with young
+ * tokens averaging Y bits/element over P tokens and the cheapest rung costing
+ * C, a document can reach target T only from P * (Y - C) / (T - C) tokens on,
+ * and later in practice, since before 4P a token is lowered by at most
+ * 2 * max_rungs_per_lowering rungs. E.g. Inner `4=16/16,16=8/8,64=6/6,*=4/4`
+ * with 32-element groups (Y ~ 7.9, C = 3) needs 630 tokens for T = 3.5, more
+ * than most documents hold. For low targets choose an Inner with narrower or
+ * shorter young tiers (e.g. `1=16/16,4=8/8,16=6/6,*=4/4`), or a smaller
+ * protect age. Inner's wants_attention_stats() is forwarded.
  * @tparam Inner the policy whose decisions the budget lowers.
  */
 template <Policy Inner>
@@ -72,10 +108,13 @@ class BudgetPolicy {
  public:
   /**
    * @param inner the policy to wrap.
-   * @param options target, gains, payback age and ladder.
-   * @throws Error(invalid_argument) for a target or gain that is not finite and positive
-   *         (gains may be 0), or a ladder that is empty, has unsupported widths, or whose
-   *         rungs do not widen keys or values, never narrowing either, from one to the next.
+   * @param options target, gains, integral band, protect age, lowering ages, lowering limit
+   *        and ladder.
+   * @throws Error(invalid_argument) for a target or integral band that is not finite and
+   *         positive, a gain that is not finite and >= 0, a lowering_ages count outside
+   *         [1, kMaxBudgetLoweringAges], a protect age so large that the lowering ages
+   *         overflow, or a ladder that is empty, has unsupported widths, or whose rungs do not
+   *         widen keys or values, never narrowing either, from one to the next.
    */
   explicit BudgetPolicy(Inner inner, BudgetOptions options = {})
       : inner_(std::move(inner)), options_(std::move(options)) {
@@ -84,6 +123,14 @@ class BudgetPolicy {
     detail::require(std::isfinite(options_.proportional_gain) && options_.proportional_gain >= 0.0 &&
                         std::isfinite(options_.integral_gain) && options_.integral_gain >= 0.0,
                     Errc::invalid_argument, "budget gains must be finite and >= 0");
+    detail::require(std::isfinite(options_.integral_band) && options_.integral_band > 0.0,
+                    Errc::invalid_argument, "budget integral band must be finite and > 0");
+    detail::require(options_.lowering_ages >= 1 && options_.lowering_ages <= kMaxBudgetLoweringAges,
+                    Errc::invalid_argument,
+                    "budget lowering ages must be between 1 and " + std::to_string(kMaxBudgetLoweringAges));
+    detail::require(
+        options_.protect_age <= (std::numeric_limits<std::size_t>::max() >> kMaxBudgetLoweringAges),
+        Errc::invalid_argument, "budget protect age is too large");
     const std::vector<BitDecision>& ladder = options_.ladder;
     detail::require(!ladder.empty(), Errc::invalid_argument, "budget width ladder is empty");
     for (std::size_t i = 0; i < ladder.size(); ++i) {
@@ -99,32 +146,46 @@ class BudgetPolicy {
     }
     const std::span<const std::size_t> inner_ages = policy_decision_ages(inner_);
     ages_.assign(inner_ages.begin(), inner_ages.end());
-    if (options_.payback_age != 0 && !std::binary_search(ages_.begin(), ages_.end(), options_.payback_age)) {
-      ages_.insert(std::upper_bound(ages_.begin(), ages_.end(), options_.payback_age), options_.payback_age);
+    protect_age_ = options_.protect_age != 0 ? options_.protect_age
+                   : inner_ages.empty()      ? kDefaultBudgetProtectAge
+                                             : inner_ages.back();
+    last_lowering_age_ = protect_age_ << (options_.lowering_ages - 1);
+    for (std::size_t k = 0; k < options_.lowering_ages; ++k) {
+      const std::size_t age = protect_age_ << k;
+      const auto at = std::lower_bound(ages_.begin(), ages_.end(), age);
+      if (at == ages_.end() || *at != age) ages_.insert(at, age);
     }
   }
 
   /**
-   * One control step, then Inner's decision lowered by the offset.
-   * @param context what the cache knows; reads cache_bits_per_element and current, and
-   *        passes the whole context to Inner.
+   * Inner's decision; for a token aged protect_age() or more, one control step and
+   * that decision lowered by the offset.
+   * @param context what the cache knows; reads age, current and cache_bits_per_element,
+   *        and passes the whole context to Inner.
    * @return widths no wider than Inner's decision nor than context.current.
    */
   BitDecision decide(const DecisionContext& context) {
     const BitDecision wanted = consult_policy(inner_, context);
-    const std::size_t steps = control_step(context.cache_bits_per_element);
-    const BitDecision lowered = lower(wanted, steps);
-    return {std::min(lowered.key_bits, context.current.key_bits),
-            std::min(lowered.value_bits, context.current.value_bits)};
+    const BitDecision start{std::min(wanted.key_bits, context.current.key_bits),
+                            std::min(wanted.value_bits, context.current.value_bits)};
+    if (context.age < protect_age_) return start;
+    std::size_t steps = control_step(context.cache_bits_per_element);
+    if (context.age < last_lowering_age_ && options_.max_rungs_per_lowering != 0) {
+      steps = std::min(steps, options_.max_rungs_per_lowering);
+    }
+    return lower(start, steps);
   }
 
-  /// @return Inner's re-decision ages, with payback_age merged in when set.
+  /// @return Inner's decision ages merged with the lowering ages, strictly increasing.
   [[nodiscard]] std::span<const std::size_t> decision_ages() const noexcept { return ages_; }
 
   /// @return whether Inner reads attention statistics.
   [[nodiscard]] bool wants_attention_stats() const { return policy_wants_attention_stats(inner_); }
 
-  /// @return the ladder offset, in rungs, of the latest decision (before diffusion).
+  /// @return the age from which tokens are lowered (BudgetOptions::protect_age resolved).
+  [[nodiscard]] std::size_t protect_age() const noexcept { return protect_age_; }
+
+  /// @return the ladder offset, in rungs, of the latest lowering decision (before diffusion).
   [[nodiscard]] double offset() const noexcept { return offset_; }
 
   [[nodiscard]] const Inner& inner() const noexcept { return inner_; }              ///< the wrapped policy
@@ -141,7 +202,10 @@ class BudgetPolicy {
     // pushes further that way, the integral holds still, so it has no wind-up to undo later.
     const double unclamped = integral_ + proportional;
     const bool pinned = (unclamped >= top && error > 0.0) || (unclamped <= 0.0 && error < 0.0);
-    if (!pinned) integral_ = std::clamp(integral_ + options_.integral_gain * error, 0.0, top);
+    // The integrated error is clipped to the band, so the long approach of a cache that starts far
+    // above target winds the integral up no faster than a small error would.
+    const double clipped = std::clamp(error, -options_.integral_band, options_.integral_band);
+    if (!pinned) integral_ = std::clamp(integral_ + options_.integral_gain * clipped, 0.0, top);
     offset_ = std::clamp(integral_ + proportional, 0.0, top);
     const double whole = std::floor(offset_);
     diffusion_ += offset_ - whole;
@@ -153,27 +217,29 @@ class BudgetPolicy {
     return steps;
   }
 
-  // `wanted` lowered by `steps` rungs of the ladder, never above it.
-  [[nodiscard]] BitDecision lower(const BitDecision& wanted, std::size_t steps) const noexcept {
+  // `start` lowered by `steps` rungs of the ladder, never above it.
+  [[nodiscard]] BitDecision lower(const BitDecision& start, std::size_t steps) const noexcept {
     const std::vector<BitDecision>& ladder = options_.ladder;
-    std::size_t below = ladder.size();  // one past the widest rung not above `wanted`
-    while (below > 0 && !(ladder[below - 1].key_bits <= wanted.key_bits &&
-                          ladder[below - 1].value_bits <= wanted.value_bits)) {
+    std::size_t below = ladder.size();  // one past the widest rung not above `start`
+    while (below > 0 && !(ladder[below - 1].key_bits <= start.key_bits &&
+                          ladder[below - 1].value_bits <= start.value_bits)) {
       --below;
     }
-    if (steps == 0 || below == 0) return wanted;
+    if (steps == 0 || below == 0) return start;
     const std::size_t rung = below - 1;
-    // Reaching the rung is itself the first step when `wanted` is between rungs.
-    const std::size_t descent = ladder[rung] == wanted ? steps : steps - 1;
+    // Reaching the rung is itself the first step when `start` is between rungs.
+    const std::size_t descent = ladder[rung] == start ? steps : steps - 1;
     return ladder[rung - std::min(descent, rung)];
   }
 
-  Inner inner_;                    // the policy whose decisions are lowered
-  BudgetOptions options_;          // target, gains, payback age, ladder
-  std::vector<std::size_t> ages_;  // Inner's decision ages with payback_age merged in, increasing
-  double integral_ = 0.0;          // integral term, in rungs, within [0, ladder.size() - 1]
-  double offset_ = 0.0;            // latest offset, in rungs
-  double diffusion_ = 0.0;         // accumulated fractional rungs not yet applied, in [0, 1)
+  Inner inner_;                        // the policy whose decisions are lowered
+  BudgetOptions options_;              // target, gains, band, ages, lowering limit, ladder
+  std::size_t protect_age_ = 0;        // options_.protect_age resolved, >= 1
+  std::size_t last_lowering_age_ = 0;  // protect_age_ * 2^(lowering_ages - 1): lowerings unlimited from here
+  std::vector<std::size_t> ages_;      // Inner's decision ages merged with the lowering ages, increasing
+  double integral_ = 0.0;              // integral term, in rungs, within [0, ladder.size() - 1]
+  double offset_ = 0.0;                // latest offset, in rungs
+  double diffusion_ = 0.0;             // accumulated fractional rungs not yet applied, in [0, 1)
 };
 
 }  // namespace kvbits
