@@ -4,7 +4,8 @@
 // for every shape; each cache variant reports its time as a ratio to it.
 // Then the adaptive cache: attention with per-token statistics on vs off, and
 // a stories260K-shaped decode step's appends with and without decision ages
-// against its attention.
+// against its attention, also with bench_model's tiered policy against the
+// static cache of its oldest widths.
 #include "kvbits/cache/quantized_kv_cache.hpp"
 
 #include <array>
@@ -257,20 +258,25 @@ struct TieredContextPolicy {
 
 enum class StepPart { append_with_ages, append_without_ages, attention };
 
+// The real tiered policy of bench_model's stories260K row and the static cache of its oldest widths.
+kvbits::TieredPolicy stories_tiers() {
+  return kvbits::TieredPolicy({{4, {16, 16}}, {16, {8, 8}}, {64, {6, 4}}}, {5, 3});
+}
+kvbits::TieredPolicy stories_oldest() { return kvbits::TieredPolicy({}, {5, 3}); }
+
 // One decode step of a stories260K-shaped cache (5 layers, 4 KV heads, 8 query
-// heads, head_dim 8) holding 512-1024 tokens: its appends (with and without
-// decision ages: the difference is the demotion bookkeeping and re-encodes)
-// or its attention, in ns per step.
-void bench_decode_step(benchmark::State& state, StepPart part) {
-  constexpr std::size_t kLayers = 5, kKvHeads = 4, kHeads = 8, kDim = 8, kStart = 512, kCapacity = 1024;
+// heads, head_dim 8) holding `start` to `capacity` tokens: its appends or its
+// attention, in ns per step (thread CPU time).
+template <class Policy>
+void bench_decode_step(benchmark::State& state, StepPart part, Policy policy, std::size_t start,
+                       std::size_t capacity) {
+  constexpr std::size_t kLayers = 5, kKvHeads = 4, kHeads = 8, kDim = 8;
   kvbits::CacheOptions options;
   options.layers = kLayers;
   options.kv_heads = kKvHeads;
   options.head_dim = kDim;
-  options.capacity = kCapacity;
-  TieredContextPolicy policy;  // no window: decided on insert, revisited at every age
-  policy.revisit = part != StepPart::append_without_ages;
-  kvbits::QuantizedKVCache<TieredContextPolicy, kvbits::DefaultBackend> cache(options, policy);
+  options.capacity = capacity;
+  kvbits::QuantizedKVCache<Policy, kvbits::DefaultBackend> cache(options, std::move(policy));
   std::mt19937 rng(1);
   const auto k = random_vector(rng, 4096 * kKvHeads * kDim);
   const auto q = random_vector(rng, kHeads * kDim);
@@ -282,24 +288,56 @@ void bench_decode_step(benchmark::State& state, StepPart part) {
   };
   const auto refill = [&] {
     cache.clear();
-    for (std::size_t t = 0; t < kStart; ++t) append_step();
+    for (std::size_t t = 0; t < start; ++t) append_step();
   };
   refill();
   double seconds = 0.0;
   for (auto _ : state) {
-    if (cache.size(0) == kCapacity) refill();
-    const double start = thread_seconds();
+    if (cache.size(0) == capacity) refill();
+    const double begin = thread_seconds();
     if (part == StepPart::attention) {
       for (std::size_t l = 0; l < kLayers; ++l) cache.attend(l, q, out);
       benchmark::DoNotOptimize(out.data());
     } else {
       append_step();
     }
-    seconds += thread_seconds() - start;
+    seconds += thread_seconds() - begin;
     if (part == StepPart::attention) append_step();  // the context grows as in decoding
   }
   state.counters["ns_per_step"] = seconds * 1e9 / static_cast<double>(state.iterations());
   state.SetLabel(std::string(kvbits::DefaultBackend::name()));
+}
+
+void register_decode_steps() {
+  // The context policy: no window, decided on insert, revisited at every age (512-1024 tokens).
+  const auto context = [](bool revisit) {
+    TieredContextPolicy policy;
+    policy.revisit = revisit;
+    return policy;
+  };
+  benchmark::RegisterBenchmark("decode_step_attention/stories260K", [context](benchmark::State& s) {
+    bench_decode_step(s, StepPart::attention, context(true), 512, 1024);
+  });
+  benchmark::RegisterBenchmark("decode_step_append_no_ages/stories260K", [context](benchmark::State& s) {
+    bench_decode_step(s, StepPart::append_without_ages, context(false), 512, 1024);
+  });
+  benchmark::RegisterBenchmark("decode_step_append_ages_1_4_16_64/stories260K",
+                               [context](benchmark::State& s) {
+                                 bench_decode_step(s, StepPart::append_with_ages, context(true), 512, 1024);
+                               });
+  // bench_model's policies over 128-384 tokens (its 512-token runs average 256): the tiered
+  // minus the static rows are the demotion work (appends) and the cost of more streams (attention).
+  const std::pair<const char*, kvbits::TieredPolicy (*)()> policies[] = {
+      {"static:5,3", stories_oldest}, {"tiers:4=16/16,16=8/8,64=6/4,*=5/3", stories_tiers}};
+  for (const auto& [name, make] : policies) {
+    benchmark::RegisterBenchmark(("decode_step_append/stories260K/" + std::string(name)).c_str(),
+                                 [make = make](benchmark::State& s) {
+                                   bench_decode_step(s, StepPart::append_with_ages, make(), 128, 384);
+                                 });
+    benchmark::RegisterBenchmark(
+        ("decode_step_attention/stories260K/" + std::string(name)).c_str(),
+        [make = make](benchmark::State& s) { bench_decode_step(s, StepPart::attention, make(), 128, 384); });
+  }
 }
 
 template <std::size_t D>
@@ -344,13 +382,7 @@ int main(int argc, char** argv) {
       bench_statistics<StatisticsPolicy>(s, 128, 32768, heads);
     });
   }
-  benchmark::RegisterBenchmark("decode_step_attention/stories260K",
-                               [](benchmark::State& s) { bench_decode_step(s, StepPart::attention); });
-  benchmark::RegisterBenchmark("decode_step_append_no_ages/stories260K", [](benchmark::State& s) {
-    bench_decode_step(s, StepPart::append_without_ages);
-  });
-  benchmark::RegisterBenchmark("decode_step_append_ages_1_4_16_64/stories260K",
-                               [](benchmark::State& s) { bench_decode_step(s, StepPart::append_with_ages); });
+  register_decode_steps();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

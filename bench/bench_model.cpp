@@ -101,10 +101,15 @@ constexpr BenchModel kModels[] = {
 // time throughout, so tokens/s and speed_vs_fp32 (timed with steady_clock) measure the same thing.
 const int kRegistered = [] {
   for (const BenchModel& bench_model : kModels) {
-    const std::string group_size = std::string(bench_model.name) == "bible919K" ? ",g=32" : "";
+    const bool bible = std::string(bench_model.name) == "bible919K";
+    const std::string group_size = bible ? ",g=32" : "";
+    // A tiered cache re-decides tokens at ages 4, 16 and 64; against the static cache of its
+    // oldest widths, its extra cost is the demotion work of every step.
+    const std::string tiered = bible ? "tiers:4=16/16,16=8/8,64=4/4,*=3/3,g=32" : "tiers:4=16/16,16=8/8,64=6/4,*=5/3";
+    const std::string oldest = bible ? "static:3,3,g=32" : "static:5,3";
     for (const std::string& policy : {std::string("fp32"), std::string("fp16"), "static:8,8" + group_size,
                                      "static:4,4" + group_size, "static:8,4" + group_size,
-                                     "static:4,2" + group_size}) {
+                                     "static:4,2" + group_size, oldest, tiered}) {
       benchmark::RegisterBenchmark(("generate/" + std::string(bench_model.name) + "/" + policy).c_str(),
                                    [bench_model, policy](benchmark::State& state) {
                                      generate(state, bench_model.name, policy, bench_model.prompt);

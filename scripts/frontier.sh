@@ -2,8 +2,8 @@
 # The static frontier and the adaptive policies of one model on its dev text, as published in
 # docs/results.md: kvbits-eval over the whole static grid (K/V widths, float window, sinks, key
 # transform, group size, and hard fp16 windows), the tiered configurations chosen for three
-# budgets, each tiered configuration under a bits budget, and a random policy with each tiered
-# configuration's final width mix. Writes JSON to OUT_DIR and prints the Markdown report.
+# budgets, wider tiered configurations held to each budget by BudgetPolicy, and a random policy
+# with each tiered configuration's final width mix. Writes JSON to OUT_DIR and prints the Markdown report.
 #
 # usage: scripts/frontier.sh stories260K|bible919K [OUT_DIR] [EVAL_BINARY] [kvbits-eval options]
 set -euo pipefail
@@ -26,31 +26,42 @@ case "$model" in
       done
       for window in 4 8 16 32; do static+=("tiers:$window=16/16,*=${kv/,//},t=scale"); done
     done
-    # Budgets ~7.5, ~8.5, ~10 bits/element: one age-tier shape, three bases.
+    # Budgets ~7.5, ~8.5, ~10 bits/element: widths graded by age, keys of much-attended tokens
+    # one step wider (k+=0.05).
     tiers=(
-      "tiers:4=16/16,16=8/8,64=6/4,*=4/2,k+=0.05,t=scale"
-      "tiers:4=16/16,16=8/8,64=6/4,*=5/3,k+=0.05,t=scale"
+      "tiers:1=16/16,4=8/8,16=6/4,64=5/3,*=4/2,k+=0.05,t=scale"
+      "tiers:4=16/16,16=8/6,64=6/4,*=5/3,k+=0.05,t=scale"
       "tiers:4=16/16,16=8/8,64=8/6,*=6/4,k+=0.05,t=scale"
     )
     budgets=(7.5 8.5 10)
+    # Wider tiered configurations the budget lowers to each target.
+    budget_inners=(
+      "tiers:4=16/16,16=8/6,64=6/4,*=6/4,t=scale"
+      "tiers:4=16/16,16=8/8,64=8/6,*=8/4,t=scale"
+      "tiers:4=16/16,16=8/8,64=8/8,*=8/8,t=scale"
+    )
     ;;
   bible919K)
     text="$shared/data/bible_dev.txt"
     for kv in 2,2 3,2 2,3 3,3 4,2 2,4 4,3 3,4 4,4 5,4 4,5 5,5 6,4 6,6 8,4 8,8; do
-      for g in 32 64; do
-        for extra in "" ",w=16" ",w=32" ",s=4,w=16"; do
-          for transform in "" ",t=hadamard"; do static+=("static:$kv,g=$g$extra$transform"); done
-        done
+      for extra in "" ",w=16" ",w=32" ",s=4,w=16"; do
+        for transform in "" ",t=hadamard" ",t=scale"; do static+=("static:$kv,g=32$extra$transform"); done
+        for transform in "" ",t=hadamard"; do static+=("static:$kv,g=64$extra$transform"); done
       done
       for window in 4 8 16 32; do static+=("tiers:$window=16/16,*=${kv/,//},g=32"); done
     done
-    # Budgets ~3.5, ~4.5, ~6 bits/element: the same age-tier shape over a K2/V2, K3/V3, K4/V4 base.
+    # Budgets ~3.5, ~4.5, ~6 bits/element: widths graded by age over a K2/V2, K3/V3, K5/V4 base.
     tiers=(
-      "tiers:1=16/16,4=8/8,16=6/6,64=4/4,*=2/2,g=32"
+      "tiers:1=16/16,4=8/8,16=6/6,48=4/4,*=2/2,g=32"
       "tiers:4=16/16,16=8/8,64=4/4,*=3/3,g=32"
-      "tiers:4=16/16,16=8/8,64=6/6,*=4/4,g=32"
+      "tiers:4=16/16,16=8/8,64=6/6,*=5/4,g=32"
     )
     budgets=(3.5 4.5 6)
+    budget_inners=(
+      "tiers:1=16/16,4=8/8,16=6/6,*=4/4,g=32"
+      "tiers:4=16/16,16=8/8,64=6/6,*=4/4,g=32"
+      "tiers:4=16/16,16=8/8,64=6/6,*=6/6,g=32"
+    )
     ;;
   *)
     echo "frontier.sh: unknown model $model (stories260K or bible919K)" >&2
@@ -58,10 +69,12 @@ case "$model" in
     ;;
 esac
 
-# kvbits-eval over a list of policies, written to one JSON file.
+# kvbits-eval over a list of policies, written to one JSON file (kept when it exists and
+# KVBITS_FRONTIER_REUSE=1, e.g. after changing only the adaptive policies).
 run_eval() {
   local json="$1"
   shift
+  if [[ "${KVBITS_FRONTIER_REUSE:-0}" == 1 && -s "$json" ]]; then return; fi
   local arguments=()
   for policy in "$@"; do arguments+=(--policy "$policy"); done
   "$eval_binary" --model "$shared/models/$model.gguf" --text "$text" --json "${arguments[@]}" \
@@ -70,7 +83,7 @@ run_eval() {
 extra_options=("$@")
 
 adaptive=(fp32 fp16 "${tiers[@]}")
-for i in "${!tiers[@]}"; do adaptive+=("budget:${budgets[$i]}:${tiers[$i]}"); done
+for i in "${!budgets[@]}"; do adaptive+=("budget:${budgets[$i]}:${budget_inners[$i]}"); done
 half=$(( ${#static[@]} / 2 ))
 # Two processes, one per core.
 run_eval "$out/static_a.json" "${static[@]:0:$half}" &
@@ -80,4 +93,5 @@ wait
 mapfile -t random < <(python3 scripts/frontier_report.py random-mixes "$out/adaptive.json" "${tiers[@]}")
 run_eval "$out/random.json" "${random[@]}"
 python3 scripts/frontier_report.py report --model "$model" --budgets "${budgets[@]}" --tiers "${tiers[@]}" \
+  --budget-inners "${budget_inners[@]}" \
   -- "$out"/static_a.json "$out"/static_b.json "$out"/adaptive.json "$out"/random.json

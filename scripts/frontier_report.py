@@ -79,20 +79,20 @@ METRICS = (("mean KL", "mean_kl", min), ("perplexity", "perplexity", min),
            ("top-1 agreement", "top1_agreement", max))
 
 
-def report(model, budgets, tiers, paths):
+def report(model, budgets, tiers, budget_inners, paths):
     rows, reference = load_rows(paths)
     static = [row for policy, row in rows.items() if is_static(policy)]
     print(f"### {model}: adaptive against the best static configuration at each budget\n")
     print(f"FP32-cache perplexity {reference:.4f}. {len(static)} static configurations searched "
           f"(full grid below).\n")
     verdicts = []
-    for budget, policy in zip(budgets, tiers):
+    for budget, policy, budget_inner in zip(budgets, tiers, budget_inners):
         tiered = rows[policy]
         candidates = [row for row in static if row["average_bits"] <= float(budget) + 1e-9]
         print(f"**Budget {budget} bits/element.**\n")
         print(HEADER)
         print(fmt_row(tiered, reference))
-        budgeted = rows.get(f"budget:{budget}:{policy}")
+        budgeted = rows.get(f"budget:{budget}:{budget_inner}")
         if budgeted:
             print(fmt_row(budgeted, reference))
         random = rows.get(random_mix_policy(rows, policy))
@@ -136,9 +136,10 @@ def main(argv=None):
     parser.add_argument("--model", required=True)
     parser.add_argument("--budgets", nargs="+", required=True)
     parser.add_argument("--tiers", nargs="+", required=True)
+    parser.add_argument("--budget-inners", nargs="+", required=True)
     parser.add_argument("results", nargs="+")
     args = parser.parse_args(argv)
-    report(args.model, args.budgets, args.tiers, args.results)
+    report(args.model, args.budgets, args.tiers, args.budget_inners, args.results)
     return 0
 
 

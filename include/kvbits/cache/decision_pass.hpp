@@ -36,11 +36,11 @@ inline DecisionContext stored_token_context(const DecidingLayer& at, std::size_t
   return context;
 }
 
-/// Stages a stored token's rows re-packed to `bits` as a move of `plan`. @param decoded [head_dim] scratch.
+/// Stages a stored token's rows re-packed to `bits` as a move of `plan`.
 template <Backend B>
 void stage_move(const LayerStore& store, const CacheOptions& options, std::size_t token,
-                const BitDecision& bits, float* decoded, MovePlan& plan) {
-  repack_token<B>(store, options, token, bits, decoded, plan.next_keys(), plan.next_values());
+                const BitDecision& bits, RepackScratch& scratch, MovePlan& plan) {
+  repack_token<B>(store, options, token, bits, scratch, plan.next_keys(), plan.next_values());
   plan.stage_move(token, store.slot(token).stream, pair_stream(bits));
 }
 
@@ -51,12 +51,11 @@ void stage_move(const LayerStore& store, const CacheOptions& options, std::size_
  * reaches one of the schedule's ages. A revisit's answer is clamped
  * element-wise to the token's current widths; an unchanged token is not moved.
  * @param consult returns the policy's (checked) BitDecision for a DecisionContext.
- * @param decoded [head_dim] scratch.
  */
 template <Backend B, class Consult>
 void plan_append_decisions(const DecisionSchedule& schedule, const DecidingLayer& at,
                            const CacheOptions& options, std::size_t token, const TokenInfo& current,
-                           const float* key, const float* value, Consult&& consult, float* decoded,
+                           const float* key, const float* value, Consult&& consult, RepackScratch& scratch,
                            MovePlan& plan) {
   if (schedule.decides_on_append(token)) {
     if (schedule.window() == 0) {
@@ -69,7 +68,7 @@ void plan_append_decisions(const DecisionSchedule& schedule, const DecidingLayer
     } else {
       const std::size_t leaving = schedule.first_decided(token);
       const BitDecision bits = consult(stored_token_context(at, leaving, schedule.window()));
-      stage_move<B>(at.store, options, leaving, bits, decoded, plan);
+      stage_move<B>(at.store, options, leaving, bits, scratch, plan);
     }
   }
   for (std::size_t age : schedule.ages()) {
@@ -80,7 +79,7 @@ void plan_append_decisions(const DecisionSchedule& schedule, const DecidingLayer
     const BitDecision asked = consult(stored_token_context(at, old, age));
     const BitDecision bits{std::min(asked.key_bits, now.key_bits),
                            std::min(asked.value_bits, now.value_bits)};
-    if (bits != now) stage_move<B>(at.store, options, old, bits, decoded, plan);
+    if (bits != now) stage_move<B>(at.store, options, old, bits, scratch, plan);
   }
 }
 

@@ -150,9 +150,10 @@ class PagedStream {
   std::size_t push(std::uint32_t token, const std::uint8_t* keys, const std::uint8_t* values) noexcept {
     const std::size_t slot = count_++;
     slot_token_.push_back(token);  // capacity reserved by reserve_one
+    const SlotRows to = rows_of(slot);
     for (std::size_t h = 0; h < kv_heads_; ++h) {
-      std::memcpy(mutable_key(slot, h), keys + h * key_row_, key_row_);
-      std::memcpy(mutable_value(slot, h), values + h * value_row_, value_row_);
+      std::memcpy(to.key + h * to.key_step, keys + h * key_row_, key_row_);
+      std::memcpy(to.value + h * to.value_step, values + h * value_row_, value_row_);
     }
     return slot;
   }
@@ -166,9 +167,11 @@ class PagedStream {
     const std::size_t last = count_ - 1;
     std::uint32_t moved = kNoToken;
     if (slot != last) {
+      const SlotRows to = rows_of(slot);
+      const SlotRows from = rows_of(last);
       for (std::size_t h = 0; h < kv_heads_; ++h) {
-        std::memcpy(mutable_key(slot, h), key_at(last, h), key_row_);
-        std::memcpy(mutable_value(slot, h), value_at(last, h), value_row_);
+        std::memcpy(to.key + h * to.key_step, from.key + h * from.key_step, key_row_);
+        std::memcpy(to.value + h * to.value_step, from.value + h * from.value_step, value_row_);
       }
       moved = slot_token_[last];
       slot_token_[slot] = moved;
@@ -197,11 +200,20 @@ class PagedStream {
   }
 
  private:
-  std::uint8_t* mutable_key(std::size_t slot, std::size_t head) noexcept {
-    return const_cast<std::uint8_t*>(key_at(slot, head));
-  }
-  std::uint8_t* mutable_value(std::size_t slot, std::size_t head) noexcept {
-    return const_cast<std::uint8_t*>(value_at(slot, head));
+  // A slot's rows: kv head h's key row at key + h * key_step, likewise values.
+  struct SlotRows {
+    std::uint8_t* key;
+    std::uint8_t* value;
+    std::size_t key_step;
+    std::size_t value_step;
+  };
+
+  // One division per slot rather than one per row: push and erase copy every kv head's rows.
+  SlotRows rows_of(std::size_t slot) noexcept {
+    std::uint8_t* page = pages_[slot / page_tokens_].data();
+    const std::size_t within = slot % page_tokens_;
+    return {page + within * key_row_, page + kv_heads_ * page_tokens_ * key_row_ + within * value_row_,
+            page_tokens_ * key_row_, page_tokens_ * value_row_};
   }
 
   QuantFormat key_format_{};

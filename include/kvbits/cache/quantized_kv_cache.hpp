@@ -88,7 +88,7 @@ class QuantizedKVCache {
     plan_.configure(schedule_.ages().size() + 1, width * sizeof(float));
     key_work_.resize(width);
     value_work_.resize(width);
-    decoded_.resize(options_.head_dim);
+    repack_.configure(options_);
   }
 
   /// @return the options the cache was built with.
@@ -141,7 +141,7 @@ class QuantizedKVCache {
                                          bits_per_element()};
     detail::plan_append_decisions<B>(
         schedule_, deciding, options_, token, current, key_work_.data(), value_work_.data(),
-        [this](const DecisionContext& context) { return checked_consult(context); }, decoded_.data(), plan_);
+        [this](const DecisionContext& context) { return checked_consult(context); }, repack_, plan_);
     apply_plan(state, true);
     ++tally_.tokens;
     state.notes.write(token, current);
@@ -212,7 +212,7 @@ class QuantizedKVCache {
     detail::require_demotion(layer, token, state.store.in_residual(token), now, wanted);
     if (wanted == now) return;
     plan_.clear();
-    detail::stage_move<B>(state.store, options_, token, wanted, decoded_.data(), plan_);
+    detail::stage_move<B>(state.store, options_, token, wanted, repack_, plan_);
     apply_plan(state, false);
   }
 
@@ -375,7 +375,7 @@ class QuantizedKVCache {
   detail::StorageTally tally_;                   // running stored bytes and tokens of all layers
   std::vector<float> key_work_;                  // [kv_heads][head_dim] key in the stored basis
   std::vector<float> value_work_;                // [kv_heads][head_dim] value in the stored basis
-  std::vector<float> decoded_;                   // [head_dim] a stored row being re-encoded
+  detail::RepackScratch repack_;                 // rows of the token being re-encoded
 };
 
 }  // namespace kvbits

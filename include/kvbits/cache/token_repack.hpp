@@ -1,60 +1,119 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
+#include <vector>
 
 #include "kvbits/cache/layer_store.hpp"
+#include "kvbits/cache/options.hpp"
 #include "kvbits/codec/backend.hpp"
 #include "kvbits/codec/requantize.hpp"
 
 namespace kvbits::detail {
 
 /**
+ * The format of whole head rows laid end to end as one vector: a row's groups
+ * stay its own (group 0 = the whole row becomes an explicit group of
+ * head_dim), so one codec call over several rows writes the bytes that one
+ * call per row would, with a fraction of the per-call checks and dispatch.
+ */
+inline QuantFormat rows_format(const QuantFormat& row, std::size_t head_dim) noexcept {
+  return {row.bits, effective_group_size(row, head_dim), row.scheme};
+}
+
+/// Calls run(first_head, heads) over runs of head rows that fit one codec call (kMaxVectorLength).
+template <class Run>
+void for_each_head_run(std::size_t head_dim, std::size_t kv_heads, Run&& run) {
+  const std::size_t step = std::max<std::size_t>(kMaxVectorLength / head_dim, 1);
+  for (std::size_t first = 0; first < kv_heads; first += step) run(first, std::min(step, kv_heads - first));
+}
+
+/// Scratch of one token's re-pack, sized once by the cache.
+class RepackScratch {
+ public:
+  void configure(const CacheOptions& options) {
+    const std::size_t width = options.kv_heads * options.head_dim;
+    gathered_.resize(width * sizeof(float));
+    decoded_.resize(width);
+  }
+  [[nodiscard]] std::uint8_t* gathered() noexcept { return gathered_.data(); }
+  [[nodiscard]] float* decoded() noexcept { return decoded_.data(); }
+
+ private:
+  std::vector<std::uint8_t>
+      gathered_;                // [kv_heads][packed row] a side's rows made contiguous (<= 4 B/element)
+  std::vector<float> decoded_;  // [kv_heads][head_dim] those rows decoded
+};
+
+/**
  * out [kv_heads][packed row of `to`] <- one side (K or V) of a stored token,
  * re-packed: copied when the format is unchanged (no second rounding),
  * re-quantized in integers when has_integer_requantize(from, to), else
  * decoded and re-encoded through the backend.
- * @param rows kv head g's packed row is rows(g), in format `from`;
- * @param decoded [head_dim] scratch.
+ * @param rows kv head g's packed row is rows(g), in format `from`.
  */
 template <Backend B, class RowOf>
 void repack_side(const QuantFormat& from, const QuantFormat& to, std::size_t head_dim, std::size_t kv_heads,
-                 RowOf&& rows, float* decoded, std::uint8_t* out) {
+                 RowOf&& rows, RepackScratch& scratch, std::uint8_t* out) {
   const std::size_t from_row = packed_size(from, head_dim);
   const std::size_t to_row = packed_size(to, head_dim);
-  for (std::size_t g = 0; g < kv_heads; ++g) {
-    const std::span<const std::uint8_t> in(rows(g), from_row);
-    const std::span<std::uint8_t> target(out + g * to_row, to_row);
-    if (from == to) {
-      std::memcpy(target.data(), in.data(), from_row);
-    } else if (has_integer_requantize(from, to)) {
-      requantize(from, to, head_dim, in, target);
-    } else {
-      const std::span<float> values(decoded, head_dim);
-      B::decode(from, in, values);
-      B::encode(to, values, target);
-    }
+  if (from == to) {
+    for (std::size_t g = 0; g < kv_heads; ++g) std::memcpy(out + g * to_row, rows(g), from_row);
+    return;
   }
+  // A page keeps each kv head's rows apart; gathered, the token's rows are one vector.
+  std::uint8_t* gathered = scratch.gathered();
+  for (std::size_t g = 0; g < kv_heads; ++g) std::memcpy(gathered + g * from_row, rows(g), from_row);
+  const QuantFormat wide = rows_format(from, head_dim);
+  const QuantFormat narrow = rows_format(to, head_dim);
+  const bool integer = has_integer_requantize(from, to);
+  for_each_head_run(head_dim, kv_heads, [&](std::size_t first, std::size_t heads) {
+    const std::size_t n = heads * head_dim;
+    const std::span<const std::uint8_t> in(gathered + first * from_row, heads * from_row);
+    const std::span<std::uint8_t> target(out + first * to_row, heads * to_row);
+    if (integer) {
+      requantize(wide, narrow, n, in, target);
+    } else {
+      const std::span<float> values(scratch.decoded(), n);
+      B::decode(wide, in, values);
+      B::encode(narrow, values, target);
+    }
+  });
 }
 
 /**
  * keys, values <- a stored token's rows in the widths `bits`, side by side as repack_side.
- * @param keys, values [kv_heads][packed row] staging; @param decoded [head_dim] scratch.
+ * @param keys, values [kv_heads][packed row] staging.
  */
 template <Backend B>
 void repack_token(const LayerStore& store, const CacheOptions& options, std::size_t token,
-                  const BitDecision& bits, float* decoded, std::uint8_t* keys, std::uint8_t* values) {
+                  const BitDecision& bits, RepackScratch& scratch, std::uint8_t* keys, std::uint8_t* values) {
   const TokenSlot at = store.slot(token);
   const PagedStream& source = store.stream(at.stream);
   repack_side<B>(
       source.key_format(), side_format(options.key, bits.key_bits), options.head_dim, options.kv_heads,
-      [&](std::size_t g) { return source.key_at(at.slot, g); }, decoded, keys);
+      [&](std::size_t g) { return source.key_at(at.slot, g); }, scratch, keys);
   repack_side<B>(
       source.value_format(), side_format(options.value, bits.value_bits), options.head_dim, options.kv_heads,
-      [&](std::size_t g) { return source.value_at(at.slot, g); }, decoded, values);
+      [&](std::size_t g) { return source.value_at(at.slot, g); }, scratch, values);
+}
+
+/**
+ * out [kv_heads][packed row] <- x [kv_heads][head_dim] encoded in the row format `row`.
+ */
+template <Backend B>
+void encode_rows(const QuantFormat& row, std::size_t head_dim, std::size_t kv_heads, const float* x,
+                 std::uint8_t* out) {
+  const QuantFormat format = rows_format(row, head_dim);
+  const std::size_t row_bytes = packed_size(row, head_dim);
+  for_each_head_run(head_dim, kv_heads, [&](std::size_t first, std::size_t heads) {
+    B::encode(format, std::span<const float>(x + first * head_dim, heads * head_dim),
+              std::span<std::uint8_t>(out + first * row_bytes, heads * row_bytes));
+  });
 }
 
 /**
@@ -63,17 +122,8 @@ void repack_token(const LayerStore& store, const CacheOptions& options, std::siz
 template <Backend B>
 void encode_token(const CacheOptions& options, const float* k, const float* v, const BitDecision& bits,
                   std::uint8_t* keys, std::uint8_t* values) {
-  const std::size_t d = options.head_dim;
-  const QuantFormat key = side_format(options.key, bits.key_bits);
-  const QuantFormat value = side_format(options.value, bits.value_bits);
-  const std::size_t key_row = packed_size(key, d);
-  const std::size_t value_row = packed_size(value, d);
-  for (std::size_t g = 0; g < options.kv_heads; ++g) {
-    B::encode(key, std::span<const float>(k + g * d, d),
-              std::span<std::uint8_t>(keys + g * key_row, key_row));
-    B::encode(value, std::span<const float>(v + g * d, d),
-              std::span<std::uint8_t>(values + g * value_row, value_row));
-  }
+  encode_rows<B>(side_format(options.key, bits.key_bits), options.head_dim, options.kv_heads, k, keys);
+  encode_rows<B>(side_format(options.value, bits.value_bits), options.head_dim, options.kv_heads, v, values);
 }
 
 /// k_out, v_out [kv_heads][head_dim] <- a stored token decoded, in the stored basis.

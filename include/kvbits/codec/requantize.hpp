@@ -38,7 +38,72 @@ constexpr bool has_integer_requantize(const QuantFormat& from, const QuantFormat
          from.group_size == to.group_size && requantize_divisor(from.bits, to.bits) != 0;
 }
 
+namespace detail {
+
+// Cold and out of line: demotions call requantize() per token, so the message is built only on failure.
+[[gnu::cold, gnu::noinline]] inline void explain_no_integer_requantize(const QuantFormat& from,
+                                                                       const QuantFormat& to) {
+  throw Error(Errc::invalid_argument,
+              "no integer re-quantization from " + std::to_string(from.bits) + " to " +
+                  std::to_string(to.bits) +
+                  " bits: it needs the asymmetric scheme, one group size and to dividing from");
+}
+
+}  // namespace detail
+
 namespace kernel {
+
+namespace requantize_detail {
+
+// Whole-group unpack and pack in the code orders of QuantFormat, loop by loop
+// (fields, then bytes) rather than element by element, so they vectorise.
+template <int Bits>
+inline void unpack_group(const std::uint8_t* KVBITS_RESTRICT packed, std::size_t group,
+                         std::uint8_t* KVBITS_RESTRICT codes) noexcept {
+  constexpr unsigned kMask = (1u << Bits) - 1u;
+  if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
+    const std::size_t stride = detail::planar_stride<Bits>(group);
+    for (std::size_t field = 0; field < 8 / Bits; ++field) {
+      for (std::size_t j = 0; j < stride; ++j) {
+        codes[field * stride + j] = static_cast<std::uint8_t>((packed[j] >> (field * Bits)) & kMask);
+      }
+    }
+  } else {
+    for (std::size_t unit = 0; unit < group / 8; ++unit) {
+      std::uint64_t word = 0;
+      for (std::size_t b = 0; b < static_cast<std::size_t>(Bits); ++b) {
+        word |= static_cast<std::uint64_t>(packed[unit * Bits + b]) << (8 * b);
+      }
+      for (std::size_t i = 0; i < 8; ++i)
+        codes[unit * 8 + i] = static_cast<std::uint8_t>((word >> (i * Bits)) & kMask);
+    }
+  }
+}
+
+template <int Bits>
+inline void pack_group(const std::uint8_t* KVBITS_RESTRICT codes, std::size_t group,
+                       std::uint8_t* KVBITS_RESTRICT packed) noexcept {
+  if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
+    const std::size_t stride = detail::planar_stride<Bits>(group);
+    for (std::size_t j = 0; j < stride; ++j) {
+      unsigned byte = 0;
+      for (std::size_t field = 0; field < 8 / Bits; ++field)
+        byte |= unsigned{codes[field * stride + j]} << (field * Bits);
+      packed[j] = static_cast<std::uint8_t>(byte);
+    }
+  } else {
+    for (std::size_t unit = 0; unit < group / 8; ++unit) {
+      std::uint64_t word = 0;
+      for (std::size_t i = 0; i < 8; ++i)
+        word |= static_cast<std::uint64_t>(codes[unit * 8 + i]) << (i * Bits);
+      for (std::size_t b = 0; b < static_cast<std::size_t>(Bits); ++b) {
+        packed[unit * Bits + b] = static_cast<std::uint8_t>(word >> (8 * b));
+      }
+    }
+  }
+}
+
+}  // namespace requantize_detail
 
 /**
  * One packed asymmetric vector of n elements at From bits -> To bits, group
@@ -63,11 +128,11 @@ inline void requantize_ref(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n
     target[1] = static_cast<std::uint8_t>(wider >> 8);
     target[2] = source[2];  // the fp16 min is unchanged
     target[3] = source[3];
+    requantize_detail::unpack_group<From>(source + kMeta, group, codes);
     for (std::size_t i = 0; i < group; ++i) {
-      const int code = detail::unpack_code<From>(source + kMeta, group, i);
-      codes[i] = static_cast<std::uint8_t>((code + (kDivisor - 1) / 2) / kDivisor);
+      codes[i] = static_cast<std::uint8_t>((codes[i] + (kDivisor - 1) / 2) / kDivisor);
     }
-    detail::pack_codes<To>(codes, group, target + kMeta);
+    requantize_detail::pack_group<To>(codes, group, target + kMeta);
   }
 }
 
@@ -84,10 +149,8 @@ inline void requantize(const QuantFormat& from, const QuantFormat& to, std::size
                        std::span<const std::uint8_t> in, std::span<std::uint8_t> out) {
   validate(from, elements);
   validate(to, elements);
-  detail::require(has_integer_requantize(from, to), Errc::invalid_argument,
-                  "no integer re-quantization from " + std::to_string(from.bits) + " to " +
-                      std::to_string(to.bits) +
-                      " bits: it needs the asymmetric scheme, one group size and to dividing from");
+  if (!has_integer_requantize(from, to)) [[unlikely]]
+    detail::explain_no_integer_requantize(from, to);
   detail::require_length(in.size(), packed_size(from, elements), "packed input (bytes)");
   detail::require_length(out.size(), packed_size(to, elements), "packed output (bytes)");
   const std::size_t group = effective_group_size(from, elements);
