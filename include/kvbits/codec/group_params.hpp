@@ -46,6 +46,28 @@ constexpr int symmetric_low(int bits) noexcept { return -symmetric_offset(bits);
 /// Largest round(x / scale) of the symmetric scheme (code 2^bits - 1).
 constexpr int symmetric_high(int bits) noexcept { return symmetric_offset(bits) - 1; }
 
+/**
+ * Whether the sign of a symmetric group's scale picks its grid (2 bits) rather
+ * than the side of the extra level (3 bits and up). Four mid-tread levels
+ * (-2, -1, 0, +1) * s lose a whole step on one side of a spread-out group (the
+ * 2-bit dot error was 2-3x ggml's limit); four mid-rise levels (-3/2, -1/2,
+ * +1/2, +3/2) * s are symmetric about 0 but have no 0, and on a group ruled by
+ * an outlier they send every small value to +-s/2 (up to 30x the squared error
+ * of mid-tread on keys-like rows). So the search picks per 2-bit group: s < 0
+ * is mid-rise, s > 0 mid-tread with the extra level below 0. From 3 bits on,
+ * one step is a small part of the range and mid-tread, with the sign choosing
+ * the extra level's side, measures better (docs/benchmarks.md).
+ */
+constexpr bool sign_picks_grid(int bits) noexcept { return bits == 2; }
+
+/// Whether a symmetric group with this stored scale has mid-rise levels, (code - 2^(bits-1) + 1/2) * scale.
+inline bool is_mid_rise(float scale, int bits) noexcept { return sign_picks_grid(bits) && scale < 0.0f; }
+
+/// Code whose level is 0 in a symmetric group: x^ = (code - symmetric_zero) * scale.
+inline float symmetric_zero(float scale, int bits) noexcept {
+  return static_cast<float>(symmetric_offset(bits)) - (is_mid_rise(scale, bits) ? 0.5f : 0.0f);
+}
+
 /// Whether encode fits this width's group parameters by a least-squares search
 /// (2 and 3 bits, where min/max ranges with round-to-nearest bias the codes)
 /// rather than taking them from the group's range.
@@ -77,24 +99,28 @@ inline GroupParams asymmetric_params(float lo, float hi, int bits) noexcept {
 }
 
 /**
- * Symmetric parameters for a group spanning [lo, hi] (finite), using all 2^bits
- * levels as ggml's q4_0 does: the value of largest magnitude m (hi on a tie)
- * maps to code 0, i.e. scale = m / -2^(bits-1), with |scale| rounded up to fp16
- * so that m stays in range. The other end of the range may clip by at most one
- * step (x = -m would need code 2^bits), so |x - x^| <= |scale|.
+ * Symmetric parameters for a group spanning [lo, hi] (finite), with |scale|
+ * rounded up to fp16 so that the value of largest magnitude m (hi on a tie)
+ * stays in range. 3 bits and up use all 2^bits levels as ggml's q4_0 does: m
+ * maps to code 0, scale = m / -2^(bits-1); the other end of the range may clip
+ * by at most one step (x = -m would need code 2^bits), so |x - x^| <= |scale|.
+ * 2 bits: the mid-rise grid with +-m on its outer levels, scale = -|m| / (3/2),
+ * so |x - x^| <= |scale| / 2.
  */
 inline GroupParams symmetric_params(float lo, float hi, int bits) noexcept {
   lo += 0.0f;
   hi += 0.0f;
   const bool positive = hi >= -lo;
-  const float magnitude = positive ? hi : -lo;
-  // Dividing by a power of two is exact, so multiplying by its inverse is too.
-  const float step =
-      (magnitude < kHalfMax ? magnitude : kHalfMax) * (1.0f / static_cast<float>(symmetric_offset(bits)));
+  const float largest = positive ? hi : -lo;
+  const float magnitude = largest < kHalfMax ? largest : kHalfMax;
+  // Mid-tread: dividing by a power of two is exact, so multiplying by its inverse is too.
+  const float step = sign_picks_grid(bits) ? magnitude / (static_cast<float>(symmetric_offset(bits)) - 0.5f)
+                                           : magnitude * (1.0f / static_cast<float>(symmetric_offset(bits)));
   const std::uint16_t step_half = float_to_half_up(step);
+  // fp16 is sign-magnitude: the sign bit makes the scale negative (mid-rise, or m > 0 on the extra level).
+  const bool negative = sign_picks_grid(bits) || positive;
   GroupParams p{};
-  // fp16 is sign-magnitude: the sign bit makes the scale negative for a positive m.
-  p.scale_half = static_cast<std::uint16_t>(step_half | (positive && step_half != 0 ? 0x8000u : 0u));
+  p.scale_half = static_cast<std::uint16_t>(step_half | (negative && step_half != 0 ? 0x8000u : 0u));
   p.scale = half_to_float(p.scale_half);
   p.min_half = 0;
   p.min = 0.0f;
@@ -109,9 +135,12 @@ inline int asymmetric_code(float x, const GroupParams& p, int bits) noexcept {
   return static_cast<int>(std::fmin(std::fmax(scaled, 0.0f), static_cast<float>(max_code(bits))));
 }
 
-/// Code of x under symmetric parameters: clamp(round(x / scale)) + offset, in [0, 2^bits).
+/// Code of x under symmetric parameters: clamp(round(x / scale)) + offset, in
+/// [0, 2^bits), rounding down on a mid-rise grid (see sign_picks_grid).
 inline int symmetric_code(float x, const GroupParams& p, int bits) noexcept {
-  const float scaled = std::nearbyint(x * p.inverse_scale);
+  const float ratio = x * p.inverse_scale;
+  // Mid-rise: level floor(x / scale) + 1/2 is the nearest one.
+  const float scaled = is_mid_rise(p.scale, bits) ? std::floor(ratio) : std::nearbyint(ratio);
   return static_cast<int>(std::fmin(std::fmax(scaled, static_cast<float>(symmetric_low(bits))),
                                     static_cast<float>(symmetric_high(bits)))) +
          symmetric_offset(bits);
@@ -238,7 +267,15 @@ inline void add_parities(const SearchLanes& lanes, CandidateLanes& total) noexce
   total = even + odd;
 }
 
-/// One pass over the shifted group y[0, group) for all candidates at once; codes are clamped to [low, high].
+/**
+ * One pass over the shifted group y[0, group) for all candidates at once;
+ * codes are clamped to [low, high]. `kSignPicksGrid`: candidates with a
+ * negative inverse are mid-rise (sign_picks_grid), code L = round(t - 1/2) +
+ * 1/2 for t clamped to [low + 1/2, high + 1/2] (the nearest level; on a tie it
+ * may differ from encode's floor, which only moves that candidate's score
+ * between two equal errors); the sums stay exact, as 2 L is a small integer.
+ */
+template <bool kSignPicksGrid>
 inline void candidate_sums(const float* y, std::size_t group, const float (&start)[kFitCandidates],
                            const float (&inverse)[kFitCandidates], float low, float high,
                            CandidateSums& result) noexcept {
@@ -249,8 +286,15 @@ inline void candidate_sums(const float* y, std::size_t group, const float (&star
     inverses[2 * k] = inverses[2 * k + 1] = inverse[k];
   }
   const SearchLanes zero{};
-  const SearchLanes lows = zero + low;
-  const SearchLanes highs = zero + high;
+  SearchLanes lows = zero + low;
+  SearchLanes highs = zero + high;
+  SearchLanes halves = zero;  // 1/2 on mid-rise lanes
+  if constexpr (kSignPicksGrid) {
+    const SearchLanes mid_rise = inverses < zero ? zero + 0.5f : zero;
+    lows += mid_rise;
+    highs += mid_rise;
+    halves = mid_rise;
+  }
   SearchLanes sums = zero;
   SearchLanes squares = zero;
   SearchLanes products = zero;
@@ -263,9 +307,14 @@ inline void candidate_sums(const float* y, std::size_t group, const float (&star
     SearchLanes scaled = (values - starts) * inverses;
     scaled = scaled < lows ? lows : scaled;
     scaled = scaled > highs ? highs : scaled;
-    const SearchLanes code = (scaled + kRoundMagic) - kRoundMagic;
+    SearchLanes code;
+    if constexpr (kSignPicksGrid) {
+      code = (((scaled - halves) + kRoundMagic) - kRoundMagic) + halves;  // every step exact
+    } else {
+      code = (scaled + kRoundMagic) - kRoundMagic;
+    }
     sums += code;
-    squares += code * code;     // exact: small integers
+    squares += code * code;     // exact: small integers or halves of them
     products += values * code;  // exact: see shortened
   }
   add_parities(sums, result.code_sum);
@@ -367,7 +416,7 @@ inline void collect_asymmetric(const float* xs, std::size_t group, float lo, flo
   }
   shift_group<false>(xs, group, origin, y, search);
   // The low clamp matters too: shortening y may put it a hair below lo - origin.
-  candidate_sums(y, group, start, inverse, 0.0f, top, search.sums);
+  candidate_sums<false>(y, group, start, inverse, 0.0f, top, search.sums);
 }
 
 /**
@@ -413,10 +462,31 @@ inline GroupParams choose_asymmetric(const GroupSearch& search, std::size_t grou
   return {scale_half[best], min_half[best], scale[best], min[best], 1.0f / scale[best]};
 }
 
-/// Symmetric candidates 1..7: the largest magnitude m sits kSymmetricSteps[k]
+/// Symmetric candidates 1..7 (3 bits and up): the largest magnitude m sits kSymmetricSteps[k]
 /// steps from zero, on the side of the extra level (negative) or the other one.
 inline constexpr float kSymmetricSteps[kFitCandidates - 1] = {-0.5f, 0.0f, 0.5f, 1.0f, -0.5f, 0.0f, 0.5f};
 inline constexpr std::size_t kSymmetricExtraSide = 4;  // candidates 1..4 put m on the extra level's side
+
+/// 2-bit symmetric candidates 1..7 (candidate 0, the min/max fit, is mid-rise): m sits
+/// kTwoBitSteps[k] steps beyond the outer level on its side, of the mid-rise grid
+/// (spread-out groups; positive steps clip the ends, which pays on bell-shaped
+/// ones) or of the mid-tread grid (groups ruled by a few outliers, whose other values want a level at 0).
+inline constexpr float kTwoBitSteps[kFitCandidates - 1] = {-0.25f, 0.25f, 0.5f, 1.0f, 0.0f, 0.5f, 1.0f};
+inline constexpr std::size_t kTwoBitMidRise = 4;  // candidates 1..kTwoBitMidRise are mid-rise
+
+/// 1 / scale of symmetric candidate k >= 1 for a group whose signed extreme is 1 / per_extreme.
+inline float symmetric_candidate_inverse(std::size_t k, float per_extreme, int bits) noexcept {
+  const auto low = static_cast<float>(symmetric_low(bits));
+  const auto high = static_cast<float>(symmetric_high(bits));
+  if (sign_picks_grid(bits)) {
+    const float steps = kTwoBitSteps[k - 1];
+    // Mid-rise: a negative scale whatever m's sign. Mid-tread: a positive one, so m > 0 takes the high side.
+    if (k <= kTwoBitMidRise) return (low + 0.5f - steps) * std::fabs(per_extreme);
+    return (per_extreme > 0.0f ? high + steps : low - steps) * per_extreme;
+  }
+  const float steps = kSymmetricSteps[k - 1];
+  return (k <= kSymmetricExtraSide ? low - steps : high + steps) * per_extreme;
+}
 
 /**
  * First half of the symmetric search (over the scale alone) for a group
@@ -434,13 +504,15 @@ inline void collect_symmetric(const float* xs, std::size_t group, float lo, floa
   const float per_extreme = 1.0f / extreme;
   float inverse[kFitCandidates];
   inverse[0] = min_max.inverse_scale;
-  for (std::size_t k = 1; k < kFitCandidates; ++k) {
-    inverse[k] = (k <= kSymmetricExtraSide ? low - kSymmetricSteps[k - 1] : high + kSymmetricSteps[k - 1]) *
-                 per_extreme;
-  }
+  for (std::size_t k = 1; k < kFitCandidates; ++k)
+    inverse[k] = symmetric_candidate_inverse(k, per_extreme, bits);
   shift_group<true>(xs, group, 0.0f, y, search);
   const float start[kFitCandidates] = {};
-  candidate_sums(y, group, start, inverse, low, high, search.sums);
+  if (sign_picks_grid(bits)) {
+    candidate_sums<true>(y, group, start, inverse, low, high, search.sums);
+  } else {
+    candidate_sums<false>(y, group, start, inverse, low, high, search.sums);
+  }
 }
 
 /**
@@ -473,6 +545,18 @@ inline GroupParams choose_symmetric(const GroupSearch& search, const GroupParams
 /// Most groups of one vector: kMaxVectorLength elements in groups of 8.
 inline constexpr std::size_t kMaxGroups = kMaxVectorLength / 8;
 
+/// The symmetric half of fit_group_params, for one width so that its rule (sign_picks_grid) is a constant.
+template <int Bits>
+KVBITS_SHARED_FIT inline void fit_symmetric(const float* x, std::size_t group, std::size_t groups,
+                                            const float* lo, const float* hi, float* y, GroupSearch* search,
+                                            GroupParams* params) noexcept {
+  for (std::size_t g = 0; g < groups; ++g) params[g] = symmetric_params(lo[g], hi[g], Bits);
+  for (std::size_t g = 0; g < groups; ++g) {
+    collect_symmetric(x + g * group, group, lo[g], hi[g], params[g], Bits, y + g * group, search[g]);
+  }
+  for (std::size_t g = 0; g < groups; ++g) params[g] = choose_symmetric(search[g], params[g]);
+}
+
 /**
  * The parameters encode stores for every group of x[0, n) (n a multiple of
  * `group`) at 2 or 3 bits: the least-squares search.
@@ -497,12 +581,10 @@ KVBITS_SHARED_FIT inline void fit_group_params(const float* x, std::size_t n, st
       collect_asymmetric(x + g * group, group, lo[g], hi[g], params[g], bits, y + g * group, search[g]);
     }
     for (std::size_t g = 0; g < groups; ++g) params[g] = choose_asymmetric(search[g], group, params[g]);
+  } else if (bits == 2) {
+    fit_symmetric<2>(x, group, groups, lo, hi, y, search, params);
   } else {
-    for (std::size_t g = 0; g < groups; ++g) params[g] = symmetric_params(lo[g], hi[g], bits);
-    for (std::size_t g = 0; g < groups; ++g) {
-      collect_symmetric(x + g * group, group, lo[g], hi[g], params[g], bits, y + g * group, search[g]);
-    }
-    for (std::size_t g = 0; g < groups; ++g) params[g] = choose_symmetric(search[g], params[g]);
+    fit_symmetric<3>(x, group, groups, lo, hi, y, search, params);
   }
 }
 
@@ -532,13 +614,13 @@ struct GroupAffine {
 };
 
 /// Reads a group's metadata as the affine map from code to value (symmetric:
-/// offset = -scale * 2^(bits-1), so codes 0 .. 2^bits - 1 span -2^(bits-1) .. 2^(bits-1) - 1 steps).
+/// offset = -scale * symmetric_zero, see sign_picks_grid).
 inline GroupAffine load_affine(const std::uint8_t* block, Scheme scheme, int bits) noexcept {
   const float scale = half_to_float(static_cast<std::uint16_t>(block[0] | (block[1] << 8)));
   if (scheme == Scheme::asymmetric) {
     return {scale, half_to_float(static_cast<std::uint16_t>(block[2] | (block[3] << 8)))};
   }
-  return {scale, -scale * static_cast<float>(symmetric_offset(bits))};
+  return {scale, -scale * symmetric_zero(scale, bits)};
 }
 
 }  // namespace kvbits::detail

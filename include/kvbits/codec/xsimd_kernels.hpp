@@ -176,39 +176,52 @@ KVBITS_ALWAYS_INLINE void encode_group_with(const float* KVBITS_RESTRICT xs, std
   const I bias(scheme == Scheme::asymmetric ? 0 : kvbits::detail::symmetric_offset(Bits));
   // Same operations as detail::asymmetric_code / symmetric_code (origin is 0
   // for symmetric, and x - 0 == x exactly), so the codes are bit-identical.
-  const auto code = [&](std::size_t i) {
-    const F scaled = xsimd::nearbyint((F::load_unaligned(xs + i) - origin) * inverse);
-    return xsimd::to_int(xsimd::min(xsimd::max(scaled, low), high)) + bias;
-  };
-
-  if constexpr (kPlanar<Bits>) {
-    const std::size_t stride = group * Bits / 8;
-    for (std::size_t j = 0; j < stride; j += width) {
-      I packed = code(j);
-      unrolled(
-          [&](auto field) {
-            constexpr std::size_t f = field.value + 1;
-            packed = packed | (code(f * stride + j) << static_cast<std::int32_t>(f * Bits));
-          },
-          std::make_index_sequence<static_cast<std::size_t>(8 / Bits - 1)>{});
-      L::store_bytes(packed, codes + j);
-    }
-  } else {
-    std::uint8_t unpacked[kMaxVectorLength];
-    for (std::size_t i = 0; i < group; i += width) L::store_bytes(code(i), unpacked + i);
+  // The rounding is chosen once per group, not per batch.
+  const auto pack = [&](auto round_down) {
+    const auto code = [&](std::size_t i) {
+      const F ratio = (F::load_unaligned(xs + i) - origin) * inverse;
+      F scaled;
+      if constexpr (decltype(round_down)::value) {
+        scaled = xsimd::floor(ratio);
+      } else {
+        scaled = xsimd::nearbyint(ratio);
+      }
+      return xsimd::to_int(xsimd::min(xsimd::max(scaled, low), high)) + bias;
+    };
+    if constexpr (kPlanar<Bits>) {
+      const std::size_t stride = group * Bits / 8;
+      for (std::size_t j = 0; j < stride; j += width) {
+        I packed = code(j);
+        unrolled(
+            [&](auto field) {
+              constexpr std::size_t f = field.value + 1;
+              packed = packed | (code(f * stride + j) << static_cast<std::int32_t>(f * Bits));
+            },
+            std::make_index_sequence<static_cast<std::size_t>(8 / Bits - 1)>{});
+        L::store_bytes(packed, codes + j);
+      }
+    } else {
+      std::uint8_t unpacked[kMaxVectorLength];
+      for (std::size_t i = 0; i < group; i += width) L::store_bytes(code(i), unpacked + i);
 #if defined(__BMI2__) && defined(__x86_64__)
-    // pext gathers the low Bits bits of each of 8 code bytes into one
-    // contiguous field, lowest byte first: exactly a unit of the bit stream.
-    constexpr std::uint64_t kFieldMask = 0x0101010101010101ull * ((1u << Bits) - 1u);
-    for (std::size_t unit = 0; unit < group / 8; ++unit) {
-      std::uint64_t eight;
-      std::memcpy(&eight, unpacked + unit * 8, sizeof eight);
-      const std::uint64_t stream = _pext_u64(eight, kFieldMask);
-      std::memcpy(codes + unit * Bits, &stream, Bits);  // little-endian: the low Bits bytes
-    }
+      // pext gathers the low Bits bits of each of 8 code bytes into one
+      // contiguous field, lowest byte first: exactly a unit of the bit stream.
+      constexpr std::uint64_t kFieldMask = 0x0101010101010101ull * ((1u << Bits) - 1u);
+      for (std::size_t unit = 0; unit < group / 8; ++unit) {
+        std::uint64_t eight;
+        std::memcpy(&eight, unpacked + unit * 8, sizeof eight);
+        const std::uint64_t stream = _pext_u64(eight, kFieldMask);
+        std::memcpy(codes + unit * Bits, &stream, Bits);  // little-endian: the low Bits bytes
+      }
 #else
-    kernel::detail::pack_codes<Bits>(unpacked, group, codes);
+      kernel::detail::pack_codes<Bits>(unpacked, group, codes);
 #endif
+    }
+  };
+  if (scheme == Scheme::symmetric && kvbits::detail::is_mid_rise(params.scale, Bits)) {
+    pack(std::true_type{});
+  } else {
+    pack(std::false_type{});
   }
 }
 
@@ -318,6 +331,9 @@ inline void encode_fixed(const float* KVBITS_RESTRICT x, std::size_t n,
   constexpr std::size_t kBatches = G / width;
   constexpr std::size_t stride = G * Bits / 8;
   constexpr bool asymmetric = S == Scheme::asymmetric;
+  static_assert(
+      !kvbits::detail::sign_picks_grid(Bits),
+      "encode_fixed has the mid-tread grid only: widths whose scale sign picks the grid need the search");
   constexpr std::size_t block_bytes = group_bytes(Bits, G, S);
   constexpr std::size_t meta = metadata_bytes(S);
   const std::size_t groups = n / G;
@@ -555,7 +571,11 @@ KVBITS_ALWAYS_INLINE void load_affines(const std::uint8_t* rows, std::size_t str
     if constexpr (S == Scheme::asymmetric) {
       offset = F(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(metadata, 16))));
     } else {
-      offset = -scale * F(static_cast<float>(kvbits::detail::symmetric_offset(Bits)));
+      // -scale * detail::symmetric_zero, lane by lane.
+      F zero(static_cast<float>(kvbits::detail::symmetric_offset(Bits)));
+      if constexpr (kvbits::detail::sign_picks_grid(Bits))
+        zero = xsimd::select(scale < F(0.0f), zero - F(0.5f), zero);
+      offset = -scale * zero;
     }
     return;
   }
