@@ -30,7 +30,17 @@ namespace {
 using kvbits::QuantFormat;
 using kvbits::Scheme;
 
-constexpr int kBitWidths[] = {2, 3, 4, 5, 6, 8, 16, 32};
+// Every width of the traits table, and those stored with a (half-precision) code: adding a
+// width to kvbits::kBitWidthTable adds it to every test that loops over these.
+constexpr auto kBitWidths = kvbits::kSupportedBits;
+constexpr auto kCodedBitWidths = [] {
+  std::array<int, kvbits::kSupportedBits.size() - 1> widths{};
+  std::size_t n = 0;
+  for (int bits : kvbits::kSupportedBits) {
+    if (bits != 32) widths[n++] = bits;
+  }
+  return widths;
+}();
 constexpr std::size_t kGroupSizes[] = {8, 16, 32, 64, 128, 0};  // 0 = one group spanning the vector
 constexpr std::size_t kLengths[] = {8, 64, 128, 1024};
 constexpr Scheme kSchemes[] = {Scheme::asymmetric, Scheme::symmetric};
@@ -390,7 +400,7 @@ TEMPLATE_TEST_CASE("round trip stays within half a quantization step", "[codec][
 
 TEMPLATE_TEST_CASE("huge inputs saturate to the fp16 range instead of overflowing", "[codec][roundtrip]",
                    kvbits::ScalarBackend, kvbits::XsimdBackend) {
-  for (int bits : {2, 3, 4, 5, 6, 8, 16}) {
+  for (int bits : kCodedBitWidths) {
     for (Scheme scheme : kSchemes) {
       const QuantFormat format{bits, 32, scheme};
       std::vector<float> x(64, 1e30f);
@@ -469,7 +479,7 @@ double ggml_max_dot_error(int bits) { return bits == 2 ? kGgmlMaxDotError2Bit : 
 TEMPLATE_TEST_CASE("every width meets ggml's quantization error thresholds", "[codec][quality]",
                    kvbits::ScalarBackend, kvbits::DefaultBackend) {
   INFO("backend " << TestType::name());
-  for (int bits : {2, 3, 4, 5, 6, 8, 16}) {
+  for (int bits : kCodedBitWidths) {
     for (Scheme scheme : kSchemes) {
       // The cache's groups (32, 64, one group per 128-element head) and the smallest one.
       for (std::size_t group : {std::size_t{8}, std::size_t{32}, std::size_t{64}, std::size_t{128}}) {
