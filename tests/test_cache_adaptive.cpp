@@ -573,3 +573,36 @@ TEST_CASE("bits_per_element equals memory().total.average_bits", "[cache][adapti
   CHECK(cache.bits_per_element() == 0.0);
   CHECK(cache.memory().total.average_bits == 0.0);
 }
+
+TEST_CASE("RulePolicy drives a cache through the residual window", "[cache][policy]") {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  CacheOptions options;
+  options.kv_heads = 4;
+  options.head_dim = 8;
+  options.capacity = 64;
+  options.residual_window = 4;
+  kvbits::RulePolicy rules;
+  rules.default_bits = {3, 2};
+  rules.protected_positions = 4;
+  rules.protected_ids = {13, 29};  // e.g. "." and ","
+  rules.protected_bits = {8, 6};
+  rules.feature_rules = {kvbits::FeatureRule{0, 2.5f, BitDecision{6, 4}}};  // high entropy
+  QuantizedKVCache<kvbits::RulePolicy, kvbits::DefaultBackend> cache(options, rules);
+  const std::vector<std::int32_t> ids{1, 13, 2, 3, 4, 5, 29, 6, 7, 8, 9, 10, 11, 12, 14, 15};
+  for (std::size_t t = 0; t < ids.size(); ++t) {
+    std::vector<float> k(32), v(32);
+    for (float& x : k) x = normal(rng);
+    for (float& x : v) x = normal(rng);
+    const std::vector<float> features{t == 9 ? 3.0f : 0.0f, 0.0f};
+    cache.append(0, k, v, TokenInfo{0, t, ids[t], features});
+  }
+  for (std::size_t t = 0; t < ids.size(); ++t) {
+    INFO("token " << t << " id " << ids[t]);
+    BitDecision expected{3, 2};
+    if (t < 4 || ids[t] == 13 || ids[t] == 29) expected = {8, 6};
+    if (t == 9) expected = {6, 4};
+    if (t + 4 >= ids.size()) expected = {32, 32};  // still in the window
+    CHECK(cache.token_bits(0, t) == expected);
+  }
+}

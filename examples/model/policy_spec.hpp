@@ -29,7 +29,8 @@ namespace kvbits::model {
 /// The policies a tool can run without a budget.
 using BasePolicy = PolicyVariant<StaticPolicy, TieredPolicy, RandomPolicy, RulePolicy>;
 /// Every policy a tool can run: one of the base policies, or one under a bits budget.
-using ToolPolicy = PolicyVariant<StaticPolicy, TieredPolicy, RandomPolicy, RulePolicy, BudgetPolicy<BasePolicy>>;
+using ToolPolicy =
+    PolicyVariant<StaticPolicy, TieredPolicy, RandomPolicy, RulePolicy, BudgetPolicy<BasePolicy>>;
 
 /**
  * Reads the items of a `rule:` policy: the default widths `K/V`, then `FEATURE>T=K/V` rules over
@@ -51,16 +52,18 @@ inline RulePolicy parse_rule_policy(std::string_view items, std::string_view spe
     }
     const std::size_t greater = item.find('>');
     const std::size_t equals = item.find('=');
-    kvbits::detail::require(greater != std::string_view::npos && equals != std::string_view::npos && greater < equals,
-                            Errc::invalid_argument,
-                            where + ": rule '" + std::string(item) + "' is not FEATURE>THRESHOLD=K/V");
+    kvbits::detail::require(
+        greater != std::string_view::npos && equals != std::string_view::npos && greater < equals,
+        Errc::invalid_argument, where + ": rule '" + std::string(item) + "' is not FEATURE>THRESHOLD=K/V");
     const std::string_view name = item.substr(0, greater);
     const auto names = TokenFeatures::names();
     const auto found = std::find(names.begin(), names.end(), name);
     kvbits::detail::require(found != names.end(), Errc::invalid_argument,
-                            where + ": rule '" + std::string(item) + "' reads unknown feature '" + std::string(name) +
+                            where + ": rule '" + std::string(item) + "' reads unknown feature '" +
+                                std::string(name) +
                                 "' (entropy, next_token_probability, max_probability, rarity)");
-    const auto threshold = kvbits::detail::parse_number<float>(item.substr(greater + 1, equals - greater - 1));
+    const auto threshold =
+        kvbits::detail::parse_number<float>(item.substr(greater + 1, equals - greater - 1));
     kvbits::detail::require(threshold.has_value(), Errc::invalid_argument,
                             where + ": rule '" + std::string(item) + "' has no numeric threshold");
     policy.feature_rules.push_back({static_cast<std::size_t>(found - names.begin()), *threshold,
@@ -69,10 +72,24 @@ inline RulePolicy parse_rule_policy(std::string_view items, std::string_view spe
   return policy;
 }
 
-/** Text of the accepted policy syntax, for --help and error messages. */
+/// The policy forms as the tools' --help lists them, indented to their option column.
+inline constexpr std::string_view kPolicyHelp =
+    R"(                        fp32 | fp16 | static:K,V
+                        tiers:AGE=K/V,...,*=K/V[,k+=T][,v+=T]   widths by age
+                        random:K/V:W,...[,seed=N]              widths drawn from a mix
+                        rule:K/V[,FEATURE>T=K/V]...            write-time feature rules
+                                                               (entropy, next_token_probability,
+                                                               max_probability, rarity; needs
+                                                               w>=1)
+                        budget:BITS:POLICY                     POLICY held to BITS bits/element
+                      each followed by [,g=G][,w=R][,s=S][,t=hadamard|scale]
+)";
+
+/** Text of the accepted policy syntax, for error messages. */
 inline constexpr std::string_view kPolicySyntax =
     "fp32 | fp16 | static:K,V | tiers:AGE=K/V,...,*=K/V[,k+=T][,v+=T] | random:K/V:W,...[,seed=N] | "
-    "rule:K/V[,FEATURE>T=K/V]... | budget:BITS:POLICY, each followed by [,g=G][,w=R][,s=S][,t=hadamard|scale]";
+    "rule:K/V[,FEATURE>T=K/V]... | budget:BITS:POLICY, each followed by "
+    "[,g=G][,w=R][,s=S][,t=hadamard|scale]";
 
 /// Which kind of policy a specification names.
 enum class PolicyKind {
@@ -198,8 +215,8 @@ inline bool apply_cache_option(std::string_view item, PolicySpec& spec) {
   } else if (name == "t" && value == "scale") {
     spec.key_transform = KeyTransform::channel_scale;
   } else if (name == "t") {
-    throw Error(Errc::invalid_argument,
-                "policy '" + spec.text + "': unknown key transform '" + std::string(item) + "' (t=hadamard|scale)");
+    throw Error(Errc::invalid_argument, "policy '" + spec.text + "': unknown key transform '" +
+                                            std::string(item) + "' (t=hadamard|scale)");
   } else if (name == "seed" && spec.kind == PolicyKind::random) {
     spec.seed = parse_count(value, spec.text, "seed");
   } else {
@@ -221,7 +238,8 @@ inline PolicySpec parse_policy(std::string_view text) {
   PolicySpec spec;
   spec.text = std::string(text);
   const auto malformed = [&spec] {
-    return Error(Errc::invalid_argument, "policy '" + spec.text + "' is not of the form " + std::string(kPolicySyntax));
+    return Error(Errc::invalid_argument,
+                 "policy '" + spec.text + "' is not of the form " + std::string(kPolicySyntax));
   };
   std::string_view rest = text;
   if (rest.starts_with("budget:")) {
@@ -265,21 +283,25 @@ inline PolicySpec parse_policy(std::string_view text) {
       if (!detail::apply_cache_option(item, spec)) own.push_back(item);
     }
   }
-  kvbits::detail::require(!named_widths || own.empty(), Errc::invalid_argument,
-                          "policy '" + spec.text + "': " + std::string(kind) + " takes only g=, w=, s=, t= options");
+  kvbits::detail::require(
+      !named_widths || own.empty(), Errc::invalid_argument,
+      "policy '" + spec.text + "': " + std::string(kind) + " takes only g=, w=, s=, t= options");
   if (spec.kind == PolicyKind::fixed && !named_widths) {
-    kvbits::detail::require(own.size() == 2, Errc::invalid_argument,
-                            "policy '" + spec.text + "' needs key and value bits and name=value options: static:K,V");
-    spec.bits = {detail::parse_bits(own[0], text, "key bits"), detail::parse_bits(own[1], text, "value bits")};
+    kvbits::detail::require(
+        own.size() == 2, Errc::invalid_argument,
+        "policy '" + spec.text + "' needs key and value bits and name=value options: static:K,V");
+    spec.bits = {detail::parse_bits(own[0], text, "key bits"),
+                 detail::parse_bits(own[1], text, "value bits")};
   }
   for (const std::string_view item : own) {
     if (!spec.items.empty()) spec.items += ',';
     spec.items += item;
   }
-  kvbits::detail::require(!spec.needs_token_features() || spec.residual_window >= 1, Errc::invalid_argument,
-                          "policy '" + spec.text +
-                              "': rule policies read features known only after a token's forward pass; add w=1 "
-                              "or more");
+  kvbits::detail::require(
+      !spec.needs_token_features() || spec.residual_window >= 1, Errc::invalid_argument,
+      "policy '" + spec.text +
+          "': rule policies read features known only after a token's forward pass; add w=1 "
+          "or more");
   static_cast<void>(spec.make_policy());
   return spec;
 }

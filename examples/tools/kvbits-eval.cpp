@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/args.hpp"
@@ -21,13 +22,14 @@
 #include "model/model_path.hpp"
 #include "model/policy_spec.hpp"
 #include "model/sampling.hpp"
+#include "model/stories.hpp"
 #include "model/token_features.hpp"
 #include "model/tool_cache.hpp"
-#include "model/stories.hpp"
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: kvbits-eval --text STORIES.txt [options]
+// --help: the options around the policy forms every tool shares.
+constexpr std::string_view kUsageHead = R"(usage: kvbits-eval --text STORIES.txt [options]
 
 Scores KV cache policies against the FP32 cache by teacher forcing a LLaMA GGUF model over every
 story of a text file (stories separated by lines "<|endoftext|>"). Each story is evaluated as
@@ -39,16 +41,9 @@ options:
                       bible919K; default stories260K)
   --text PATH         the stories (required)
   --policy P          a cache policy; repeatable (default: fp32, fp16, static:8,8, static:4,4):
-                        fp32 | fp16 | static:K,V
-                        tiers:AGE=K/V,...,*=K/V[,k+=T][,v+=T]   widths by age
-                        random:K/V:W,...[,seed=N]              widths drawn from a mix
-                        rule:K/V[,FEATURE>T=K/V]...            write-time feature rules
-                                                               (entropy, next_token_probability,
-                                                               max_probability, rarity; needs
-                                                               w>=1)
-                        budget:BITS:POLICY                     POLICY held to BITS bits/element
-                      each followed by [,g=G][,w=R][,s=S][,t=hadamard|scale]
-  --unigram PATH      token counts for the rarity feature of rule: policies (kvbits-unigram);
+)";
+constexpr std::string_view kUsageTail =
+    R"(  --unigram PATH      token counts for the rarity feature of rule: policies (kvbits-unigram);
                       without it every token is equally rare
   --max-tokens N      most tokens per story including BOS (default 512)
   --stories N         evaluate only the first N stories (default: all)
@@ -61,6 +56,12 @@ token matches FP32's, and the storage bits per K/V element of the final caches (
 residual-window and sink tokens included), averaged over stories weighted by length.
 t=scale calibrates the per-channel key scales once, on the keys of the first story.
 )";
+
+const char* usage() {
+  static const std::string text =
+      std::string(kUsageHead) + std::string(kvbits::model::kPolicyHelp) + std::string(kUsageTail);
+  return text.c_str();
+}
 
 struct Options {
   std::optional<std::string> model;
@@ -299,5 +300,5 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return kvbits::cli::tool_main("kvbits-eval", kUsage, argc, argv, parse_options, run);
+  return kvbits::cli::tool_main("kvbits-eval", usage(), argc, argv, parse_options, run);
 }

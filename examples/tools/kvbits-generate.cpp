@@ -8,6 +8,7 @@
 #include <iostream>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/args.hpp"
@@ -24,7 +25,8 @@
 
 namespace {
 
-constexpr const char* kUsage = R"(usage: kvbits-generate [options]
+// --help: the options around the policy forms every tool shares.
+constexpr std::string_view kUsageHead = R"(usage: kvbits-generate [options]
 
 Generates text with a LLaMA-architecture GGUF model, storing its KV cache with kvbits.
 
@@ -36,16 +38,9 @@ options:
   --prompt TEXT       text to continue (default: empty, i.e. start from BOS)
   --tokens N          tokens to generate (default 200; limited by the model's context)
   --policy P          the cache policy (default fp16):
-                        fp32 | fp16 | static:K,V
-                        tiers:AGE=K/V,...,*=K/V[,k+=T][,v+=T]   widths by age
-                        random:K/V:W,...[,seed=N]              widths drawn from a mix
-                        rule:K/V[,FEATURE>T=K/V]...            write-time feature rules
-                                                               (entropy, next_token_probability,
-                                                               max_probability, rarity; needs
-                                                               w>=1)
-                        budget:BITS:POLICY                     POLICY held to BITS bits/element
-                      each followed by [,g=G][,w=R][,s=S][,t=hadamard|scale]
-                      K/V: key/value bits in {2,3,4,5,6,8,16,32}; g: group size (0 = head_dim);
+)";
+constexpr std::string_view kUsageTail =
+    R"(                      K/V: key/value bits in {2,3,4,5,6,8,16,32}; g: group size (0 = head_dim);
                       w: most recent tokens kept as float; s: first tokens kept as float;
                       t=hadamard: rotate keys before quantizing; t=scale: per-channel key
                       scales calibrated on the prompt's keys
@@ -53,6 +48,12 @@ options:
   --seed S            random seed for sampling (default 0)
   --help              this text
 )";
+
+const char* usage() {
+  static const std::string text =
+      std::string(kUsageHead) + std::string(kvbits::model::kPolicyHelp) + std::string(kUsageTail);
+  return text.c_str();
+}
 
 struct Options {
   std::optional<std::string> model;
@@ -195,5 +196,5 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  return kvbits::cli::tool_main("kvbits-generate", kUsage, argc, argv, parse_options, run);
+  return kvbits::cli::tool_main("kvbits-generate", usage(), argc, argv, parse_options, run);
 }
