@@ -42,8 +42,12 @@ std::vector<kvbits::FeatureContext> make_contexts() {
     c.layer = t % 32;
     c.age = t % 512;
     const float p = unit(rng) * 0.1f;
-    c.attention = {static_cast<std::uint32_t>(c.age), static_cast<std::uint32_t>(8 * c.age), p * 8.0f,
-                   p * p * 8.0f, p, p};
+    c.attention = {static_cast<std::uint32_t>(c.age),
+                   static_cast<std::uint32_t>(8 * c.age),
+                   p * 8.0f,
+                   p * p * 8.0f,
+                   p,
+                   p};
   }
   return contexts;
 }
@@ -79,8 +83,13 @@ void BM_baseline_copy(benchmark::State& state) {
   std::size_t t = 0;
   for (auto _ : state) {
     const kvbits::FeatureContext& c = contexts[t];
-    out = {c.attention.sum, c.attention.sum_squares, c.attention.max, c.attention.last,
-           static_cast<float>(c.age), static_cast<float>(c.position), static_cast<float>(c.layer),
+    out = {c.attention.sum,
+           c.attention.sum_squares,
+           c.attention.max,
+           c.attention.last,
+           static_cast<float>(c.age),
+           static_cast<float>(c.position),
+           static_cast<float>(c.layer),
            static_cast<float>(c.token_id)};
     benchmark::DoNotOptimize(out.data());
     benchmark::ClobberMemory();
@@ -92,8 +101,9 @@ BENCHMARK(BM_baseline_copy);
 
 // Every O(1) feature at once: what a policy reads at a decision.
 void BM_decision_features(benchmark::State& state) {
-  using Set = kvbits::FeatureSet<kvbits::AttentionVarianceFeature, kvbits::ReceivedMassFeature, kvbits::AgeFeature,
-                                 kvbits::PositionFeature, kvbits::LayerFeature, kvbits::RarityFeature>;
+  using Set =
+      kvbits::FeatureSet<kvbits::AttentionVarianceFeature, kvbits::ReceivedMassFeature, kvbits::AgeFeature,
+                         kvbits::PositionFeature, kvbits::LayerFeature, kvbits::RarityFeature>;
   run(state, Set(kvbits::AttentionVarianceFeature{}, kvbits::ReceivedMassFeature{}, kvbits::AgeFeature{},
                  kvbits::PositionFeature{}, kvbits::LayerFeature{}, kvbits::RarityFeature(make_table())));
 }

@@ -94,7 +94,8 @@ struct BenchModel {
 };
 constexpr BenchModel kModels[] = {
     {"stories260K", "Once upon a time, there was a little girl named Lily. She loved to play outside."},
-    {"bible919K", "In the beginning God created the heavens and the earth. The earth was formless and empty."},
+    {"bible919K",
+     "In the beginning God created the heavens and the earth. The earth was formless and empty."},
 };
 
 // FP32 first for each model: the other policies report their speed relative to it. Wall-clock
@@ -105,11 +106,12 @@ const int kRegistered = [] {
     const std::string group_size = bible ? ",g=32" : "";
     // A tiered cache re-decides tokens at ages 4, 16 and 64; against the static cache of its
     // oldest widths, its extra cost is the demotion work of every step.
-    const std::string tiered = bible ? "tiers:4=16/16,16=8/8,64=4/4,*=3/3,g=32" : "tiers:4=16/16,16=8/8,64=6/4,*=5/3";
+    const std::string tiered =
+        bible ? "tiers:4=16/16,16=8/8,64=4/4,*=3/3,g=32" : "tiers:4=16/16,16=8/8,64=6/4,*=5/3";
     const std::string oldest = bible ? "static:3,3,g=32" : "static:5,3";
-    for (const std::string& policy : {std::string("fp32"), std::string("fp16"), "static:8,8" + group_size,
-                                     "static:4,4" + group_size, "static:8,4" + group_size,
-                                     "static:4,2" + group_size, oldest, tiered}) {
+    for (const std::string& policy :
+         {std::string("fp32"), std::string("fp16"), "static:8,8" + group_size, "static:4,4" + group_size,
+          "static:8,4" + group_size, "static:4,2" + group_size, oldest, tiered}) {
       benchmark::RegisterBenchmark(("generate/" + std::string(bench_model.name) + "/" + policy).c_str(),
                                    [bench_model, policy](benchmark::State& state) {
                                      generate(state, bench_model.name, policy, bench_model.prompt);

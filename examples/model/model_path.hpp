@@ -58,7 +58,8 @@ inline std::filesystem::path resolve_model(const std::string& name_or_path,
   if (!as_path.has_parent_path()) {
     const std::string file = as_path.extension() == ".gguf" ? name_or_path : name_or_path + ".gguf";
     if (const auto found = find_default_model(shared_dir, file)) return *found;
-    for (const auto& candidate : default_model_candidates(shared_dir, file)) tried += ", " + candidate.string();
+    for (const auto& candidate : default_model_candidates(shared_dir, file))
+      tried += ", " + candidate.string();
   }
   throw Error(Errc::io_error, "model '" + name_or_path + "' not found (tried " + tried +
                                   "); pass a GGUF path or a model name from the shared models folder");

@@ -36,8 +36,9 @@ class TokenFeatureFeeder {
    *                 token is equally rare
    */
   explicit TokenFeatureFeeder(std::size_t vocab, std::shared_ptr<const UnigramTable> unigrams = nullptr)
-      : features_(EntropyFeature{}, ConfidenceFeature{},
-                  RarityFeature(unigrams ? std::move(unigrams) : std::make_shared<const UnigramTable>(vocab))),
+      : features_(
+            EntropyFeature{}, ConfidenceFeature{},
+            RarityFeature(unigrams ? std::move(unigrams) : std::make_shared<const UnigramTable>(vocab))),
         probabilities_(vocab) {}
 
   /**
@@ -70,7 +71,7 @@ class TokenFeatureFeeder {
 
  private:
   TokenFeatures features_;
-  std::vector<float> probabilities_;                // [vocab]
+  std::vector<float> probabilities_;                 // [vocab]
   std::array<float, TokenFeatures::size> values_{};  // the last token's features
 };
 

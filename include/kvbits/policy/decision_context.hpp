@@ -41,10 +41,10 @@ struct AttentionStats {
  * cache hands it `token` only.
  */
 struct DecisionContext {
-  TokenInfo token{};              ///< layer, position, id and features of the token
-  AttentionStats attention{};     ///< all zero unless the policy wants attention statistics
-  std::size_t age = 0;            ///< appends to the layer since the token's own (0 = newest)
-  BitDecision current{32, 32};    ///< widths the token holds now (32/32 in the float area)
+  TokenInfo token{};                    ///< layer, position, id and features of the token
+  AttentionStats attention{};           ///< all zero unless the policy wants attention statistics
+  std::size_t age = 0;                  ///< appends to the layer since the token's own (0 = newest)
+  BitDecision current{32, 32};          ///< widths the token holds now (32/32 in the float area)
   double cache_bits_per_element = 0.0;  ///< running storage bits per K/V element of the whole
                                         ///< cache: codes, metadata, sinks and window counted
 };

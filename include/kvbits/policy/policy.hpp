@@ -48,7 +48,9 @@ BitDecision consult_policy(P& policy, const DecisionContext& context) {
 /// @return the policy's re-decision ages, empty when it declares none.
 template <Policy P>
 std::span<const std::size_t> policy_decision_ages(const P& policy) {
-  if constexpr (requires { { policy.decision_ages() } -> std::convertible_to<std::span<const std::size_t>>; }) {
+  if constexpr (requires {
+                  { policy.decision_ages() } -> std::convertible_to<std::span<const std::size_t>>;
+                }) {
     return policy.decision_ages();
   } else {
     return {};
@@ -58,7 +60,9 @@ std::span<const std::size_t> policy_decision_ages(const P& policy) {
 /// @return true when the policy reads attention statistics.
 template <Policy P>
 bool policy_wants_attention_stats(const P& policy) {
-  if constexpr (requires { { policy.wants_attention_stats() } -> std::convertible_to<bool>; }) {
+  if constexpr (requires {
+                  { policy.wants_attention_stats() } -> std::convertible_to<bool>;
+                }) {
     return policy.wants_attention_stats();
   } else {
     return false;

@@ -25,8 +25,8 @@ class PolicyVariant {
  public:
   /// @param policy the policy to hold (any of Ps).
   template <class P>
-    requires(std::is_constructible_v<std::variant<Ps...>, P &&>)
-  PolicyVariant(P&& policy) : held_(std::forward<P>(policy)) {}  // NOLINT(google-explicit-constructor)
+  requires(std::is_constructible_v<std::variant<Ps...>, P&&>) PolicyVariant(P&& policy)
+      : held_(std::forward<P>(policy)) {}  // NOLINT(google-explicit-constructor)
 
   /// @return the held policy's decision for `context`.
   [[nodiscard]] BitDecision decide(const DecisionContext& context) {

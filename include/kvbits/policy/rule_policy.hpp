@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "kvbits/policy/policy.hpp"
 #include "kvbits/core/decision.hpp"
 #include "kvbits/core/error.hpp"
+#include "kvbits/policy/policy.hpp"
 
 namespace kvbits {
 

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "kvbits/policy/policy.hpp"
 #include "kvbits/core/decision.hpp"
+#include "kvbits/policy/policy.hpp"
 
 namespace kvbits {
 
