@@ -24,16 +24,17 @@ struct DecidingLayer {
   double cache_bits_per_element;  // the cache's, before this append
 };
 
-/// @return what the policy sees about a stored token at `age`.
-inline DecisionContext stored_token_context(const DecidingLayer& at, std::size_t token,
-                                            std::size_t age) noexcept {
-  DecisionContext context;
+/**
+ * context <- what the policy sees about a stored token at `age`. Only the
+ * token's own fields are written: the rest (cache_bits_per_element) is set
+ * once per append by the caller.
+ */
+inline void describe_stored_token(const DecidingLayer& at, std::size_t token, std::size_t age,
+                                  DecisionContext& context) noexcept {
   context.token = at.notes.info(at.layer, token);
   if (at.with_statistics) context.attention = at.store.attention_stats(token);
   context.age = age;
   context.current = at.store.bits(token);
-  context.cache_bits_per_element = at.cache_bits_per_element;
-  return context;
 }
 
 /// Stages a stored token's rows re-packed to `bits` as a move of `plan`.
@@ -67,16 +68,23 @@ void plan_append_decisions(const DecisionSchedule& schedule, const DecidingLayer
       plan.stage_insert(pair_stream(bits));
     } else {
       const std::size_t leaving = schedule.first_decided(token);
-      const BitDecision bits = consult(stored_token_context(at, leaving, schedule.window()));
+      DecisionContext context;
+      context.cache_bits_per_element = at.cache_bits_per_element;
+      describe_stored_token(at, leaving, schedule.window(), context);
+      const BitDecision bits = consult(context);
       stage_move<B>(at.store, options, leaving, bits, scratch, plan);
     }
   }
+  // One context for every revisit: each overwrites the token's own fields.
+  DecisionContext revisit;
+  revisit.cache_bits_per_element = at.cache_bits_per_element;
   for (std::size_t age : schedule.ages()) {
     if (age > token) break;
     const std::size_t old = token - age;
     if (schedule.is_sink(old) || at.store.in_residual(old)) continue;
     const BitDecision now = at.store.bits(old);
-    const BitDecision asked = consult(stored_token_context(at, old, age));
+    describe_stored_token(at, old, age, revisit);
+    const BitDecision asked = consult(revisit);
     const BitDecision bits{std::min(asked.key_bits, now.key_bits),
                            std::min(asked.value_bits, now.value_bits)};
     if (bits != now) stage_move<B>(at.store, options, old, bits, scratch, plan);

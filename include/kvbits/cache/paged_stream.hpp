@@ -4,13 +4,13 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <memory>
 #include <new>
 #include <utility>
 #include <vector>
 
+#include "kvbits/cache/row_copy.hpp"
 #include "kvbits/codec/format.hpp"
 #include "kvbits/config.hpp"
 
@@ -130,6 +130,8 @@ class PagedStream {
    * @throws std::bad_alloc.
    */
   void reserve(std::size_t extra) {
+    // slot_token_ always has room for every allocated slot, so enough slots means nothing to do.
+    if (count_ + extra <= slot_capacity()) return;
     const std::size_t pages = (count_ + extra + page_tokens_ - 1) / page_tokens_;
     slot_token_.reserve(std::max(pages, pages_.size()) * page_tokens_);
     pages_.reserve(pages);
@@ -152,8 +154,8 @@ class PagedStream {
     slot_token_.push_back(token);  // capacity reserved by reserve_one
     const SlotRows to = rows_of(slot);
     for (std::size_t h = 0; h < kv_heads_; ++h) {
-      std::memcpy(to.key + h * to.key_step, keys + h * key_row_, key_row_);
-      std::memcpy(to.value + h * to.value_step, values + h * value_row_, value_row_);
+      copy_row(to.key + h * to.key_step, keys + h * key_row_, key_row_);
+      copy_row(to.value + h * to.value_step, values + h * value_row_, value_row_);
     }
     return slot;
   }
@@ -170,8 +172,8 @@ class PagedStream {
       const SlotRows to = rows_of(slot);
       const SlotRows from = rows_of(last);
       for (std::size_t h = 0; h < kv_heads_; ++h) {
-        std::memcpy(to.key + h * to.key_step, from.key + h * from.key_step, key_row_);
-        std::memcpy(to.value + h * to.value_step, from.value + h * from.value_step, value_row_);
+        copy_row(to.key + h * to.key_step, from.key + h * from.key_step, key_row_);
+        copy_row(to.value + h * to.value_step, from.value + h * from.value_step, value_row_);
       }
       moved = slot_token_[last];
       slot_token_[slot] = moved;
@@ -190,6 +192,9 @@ class PagedStream {
 
   /// Frees pages beyond one spare, so memory follows use without thrashing at a page boundary.
   void trim() noexcept {
+    // More than page_count() + 1 pages iff (pages - 2) * page_tokens >= count: no division in the common
+    // case.
+    if (pages_.size() < 2 || (pages_.size() - 2) * page_tokens_ < count_) return;
     const std::size_t keep = page_count() + 1;
     while (pages_.size() > keep) pages_.pop_back();
   }

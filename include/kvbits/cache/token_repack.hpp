@@ -4,12 +4,13 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <span>
 #include <vector>
 
 #include "kvbits/cache/layer_store.hpp"
 #include "kvbits/cache/options.hpp"
+#include "kvbits/cache/row_copy.hpp"
+#include "kvbits/cache/stream_table.hpp"
 #include "kvbits/codec/backend.hpp"
 #include "kvbits/codec/requantize.hpp"
 
@@ -28,6 +29,7 @@ inline QuantFormat rows_format(const QuantFormat& row, std::size_t head_dim) noe
 /// Calls run(first_head, heads) over runs of head rows that fit one codec call (kMaxVectorLength).
 template <class Run>
 void for_each_head_run(std::size_t head_dim, std::size_t kv_heads, Run&& run) {
+  if (kv_heads * head_dim <= kMaxVectorLength) return run(std::size_t{0}, kv_heads);  // the usual token
   const std::size_t step = std::max<std::size_t>(kMaxVectorLength / head_dim, 1);
   for (std::size_t first = 0; first < kv_heads; first += step) run(first, std::min(step, kv_heads - first));
 }
@@ -36,51 +38,44 @@ void for_each_head_run(std::size_t head_dim, std::size_t kv_heads, Run&& run) {
 class RepackScratch {
  public:
   void configure(const CacheOptions& options) {
-    const std::size_t width = options.kv_heads * options.head_dim;
-    gathered_.resize(width * sizeof(float));
-    decoded_.resize(width);
+    gathered_.resize(options.kv_heads * options.head_dim * sizeof(float));
   }
   [[nodiscard]] std::uint8_t* gathered() noexcept { return gathered_.data(); }
-  [[nodiscard]] float* decoded() noexcept { return decoded_.data(); }
 
  private:
-  std::vector<std::uint8_t>
-      gathered_;                // [kv_heads][packed row] a side's rows made contiguous (<= 4 B/element)
-  std::vector<float> decoded_;  // [kv_heads][head_dim] those rows decoded
+  std::vector<std::uint8_t> gathered_;  // [kv_heads][packed row] a side's rows, contiguous (<= 4 B/element)
 };
 
 /**
  * out [kv_heads][packed row of `to`] <- one side (K or V) of a stored token,
  * re-packed: copied when the format is unchanged (no second rounding),
  * re-quantized in integers when has_integer_requantize(from, to), else
- * decoded and re-encoded through the backend.
+ * decoded and re-encoded. The rows were stored by the cache in valid formats
+ * and decode to finite values, so the codec's unchecked entry points apply.
+ * @param from_row, to_row bytes of one packed head row in `from`, `to` (the streams know them).
  * @param rows kv head g's packed row is rows(g), in format `from`.
  */
 template <Backend B, class RowOf>
-void repack_side(const QuantFormat& from, const QuantFormat& to, std::size_t head_dim, std::size_t kv_heads,
-                 RowOf&& rows, RepackScratch& scratch, std::uint8_t* out) {
-  const std::size_t from_row = packed_size(from, head_dim);
-  const std::size_t to_row = packed_size(to, head_dim);
+void repack_side(const QuantFormat& from, std::size_t from_row, const QuantFormat& to, std::size_t to_row,
+                 std::size_t head_dim, std::size_t kv_heads, RowOf&& rows, RepackScratch& scratch,
+                 std::uint8_t* out) {
   if (from == to) {
-    for (std::size_t g = 0; g < kv_heads; ++g) std::memcpy(out + g * to_row, rows(g), from_row);
+    for (std::size_t g = 0; g < kv_heads; ++g) copy_row(out + g * to_row, rows(g), from_row);
     return;
   }
   // A page keeps each kv head's rows apart; gathered, the token's rows are one vector.
   std::uint8_t* gathered = scratch.gathered();
-  for (std::size_t g = 0; g < kv_heads; ++g) std::memcpy(gathered + g * from_row, rows(g), from_row);
+  for (std::size_t g = 0; g < kv_heads; ++g) copy_row(gathered + g * from_row, rows(g), from_row);
   const QuantFormat wide = rows_format(from, head_dim);
   const QuantFormat narrow = rows_format(to, head_dim);
   const bool integer = has_integer_requantize(from, to);
   for_each_head_run(head_dim, kv_heads, [&](std::size_t first, std::size_t heads) {
-    const std::size_t n = heads * head_dim;
-    const std::span<const std::uint8_t> in(gathered + first * from_row, heads * from_row);
-    const std::span<std::uint8_t> target(out + first * to_row, heads * to_row);
+    const std::uint8_t* in = gathered + first * from_row;
+    std::uint8_t* target = out + first * to_row;
     if (integer) {
-      requantize(wide, narrow, n, in, target);
+      requantize_unchecked(wide, narrow, heads * head_dim, in, target);
     } else {
-      const std::span<float> values(scratch.decoded(), n);
-      B::decode(wide, in, values);
-      B::encode(narrow, values, target);
+      transcode_trusted<B>(wide, narrow, heads * head_dim, in, target);
     }
   });
 }
@@ -94,16 +89,18 @@ void repack_token(const LayerStore& store, const CacheOptions& options, std::siz
                   const BitDecision& bits, RepackScratch& scratch, std::uint8_t* keys, std::uint8_t* values) {
   const TokenSlot at = store.slot(token);
   const PagedStream& source = store.stream(at.stream);
+  const PagedStream& target = store.stream(pair_stream(bits));
   repack_side<B>(
-      source.key_format(), side_format(options.key, bits.key_bits), options.head_dim, options.kv_heads,
-      [&](std::size_t g) { return source.key_at(at.slot, g); }, scratch, keys);
+      source.key_format(), source.key_row(), target.key_format(), target.key_row(), options.head_dim,
+      options.kv_heads, [&](std::size_t g) { return source.key_at(at.slot, g); }, scratch, keys);
   repack_side<B>(
-      source.value_format(), side_format(options.value, bits.value_bits), options.head_dim, options.kv_heads,
-      [&](std::size_t g) { return source.value_at(at.slot, g); }, scratch, values);
+      source.value_format(), source.value_row(), target.value_format(), target.value_row(), options.head_dim,
+      options.kv_heads, [&](std::size_t g) { return source.value_at(at.slot, g); }, scratch, values);
 }
 
 /**
  * out [kv_heads][packed row] <- x [kv_heads][head_dim] encoded in the row format `row`.
+ * @param x finite (append checks its inputs before it plans).
  */
 template <Backend B>
 void encode_rows(const QuantFormat& row, std::size_t head_dim, std::size_t kv_heads, const float* x,
@@ -111,8 +108,7 @@ void encode_rows(const QuantFormat& row, std::size_t head_dim, std::size_t kv_he
   const QuantFormat format = rows_format(row, head_dim);
   const std::size_t row_bytes = packed_size(row, head_dim);
   for_each_head_run(head_dim, kv_heads, [&](std::size_t first, std::size_t heads) {
-    B::encode(format, std::span<const float>(x + first * head_dim, heads * head_dim),
-              std::span<std::uint8_t>(out + first * row_bytes, heads * row_bytes));
+    encode_trusted<B>(format, x + first * head_dim, heads * head_dim, out + first * row_bytes);
   });
 }
 

@@ -84,6 +84,35 @@ struct CodecFrontend {
     });
   }
 
+  /**
+   * encode for vectors the library made itself (finite, sized by packed_size):
+   * no format, length or finiteness checks, one width dispatch. The bytes are
+   * those of encode().
+   * @param format a validated storage format that holds n elements;
+   * @param x n finite floats; @param out packed_size(format, n) bytes.
+   */
+  static void encode_unchecked(const QuantFormat& format, const float* x, std::size_t n, std::uint8_t* out) {
+    dispatch_bits(format.bits, [&](auto bits) {
+      Kernels::template encode<bits.value>(x, n, effective_group_size(format, n), format.scheme, out);
+    });
+  }
+
+  /**
+   * out <- `in` (format `from`) decoded and re-encoded in `to`, through a stack
+   * buffer, each width dispatched once: the bytes of decode() then encode(),
+   * without their checks (stored codes decode to finite values).
+   * @param from, to validated formats that hold n <= kMaxVectorLength elements;
+   * @param in packed_size(from, n) bytes; @param out packed_size(to, n) bytes.
+   */
+  static void transcode_unchecked(const QuantFormat& from, const QuantFormat& to, std::size_t n,
+                                  const std::uint8_t* in, std::uint8_t* out) {
+    float decoded[kMaxVectorLength];  // [n] used
+    dispatch_bits(from.bits, [&](auto bits) {
+      Kernels::template decode<bits.value>(in, n, effective_group_size(from, n), from.scheme, decoded);
+    });
+    encode_unchecked(to, decoded, n, out);
+  }
+
   /// @return q . decode(in), without materialising the decoded vector.
   static float dot(const QuantFormat& format, std::span<const float> q, std::span<const std::uint8_t> in) {
     validate(format, q.size());
@@ -130,5 +159,36 @@ struct CodecFrontend {
     });
   }
 };
+
+/// Whether B has CodecFrontend's unchecked entry points (a user's Backend need not).
+template <class B>
+concept HasUncheckedCodec = requires(const QuantFormat& format, const float* x, const std::uint8_t* in,
+                                     std::uint8_t* out, std::size_t n) {
+  B::encode_unchecked(format, x, n, out);
+  B::transcode_unchecked(format, format, n, in, out);
+};
+
+/// B::encode_unchecked, or B::encode for a backend without it; same contract and bytes.
+template <Backend B>
+void encode_trusted(const QuantFormat& format, const float* x, std::size_t n, std::uint8_t* out) {
+  if constexpr (HasUncheckedCodec<B>) {
+    B::encode_unchecked(format, x, n, out);
+  } else {
+    B::encode(format, std::span<const float>(x, n), std::span<std::uint8_t>(out, packed_size(format, n)));
+  }
+}
+
+/// B::transcode_unchecked, or B::decode then B::encode for a backend without it.
+template <Backend B>
+void transcode_trusted(const QuantFormat& from, const QuantFormat& to, std::size_t n, const std::uint8_t* in,
+                       std::uint8_t* out) {
+  if constexpr (HasUncheckedCodec<B>) {
+    B::transcode_unchecked(from, to, n, in, out);
+  } else {
+    float decoded[kMaxVectorLength];  // [n] used
+    B::decode(from, std::span<const std::uint8_t>(in, packed_size(from, n)), std::span<float>(decoded, n));
+    encode_trusted<B>(to, decoded, n, out);
+  }
+}
 
 }  // namespace kvbits::detail

@@ -105,17 +105,15 @@ inline void pack_group(const std::uint8_t* KVBITS_RESTRICT codes, std::size_t gr
 
 }  // namespace requantize_detail
 
-/**
- * One packed asymmetric vector of n elements at From bits -> To bits, group
- * by group (the contract of the reference kernels: n and group multiples of
- * 8, group divides n, in and out do not alias).
- */
-template <int From, int To>
-inline void requantize_ref(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n, std::size_t group,
-                           std::uint8_t* KVBITS_RESTRICT out) noexcept {
+namespace requantize_detail {
+
+// requantize_ref's loop for a compile-time group (Group != 0) or the run-time one (Group == 0).
+template <int From, int To, std::size_t Group>
+inline void requantize_groups(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n,
+                              std::size_t runtime_group, std::uint8_t* KVBITS_RESTRICT out) noexcept {
   constexpr int kDivisor = requantize_divisor(From, To);
-  static_assert(kDivisor != 0, "requantize_ref needs To to divide From (grouped widths)");
   constexpr std::size_t kMeta = metadata_bytes(Scheme::asymmetric);
+  const std::size_t group = Group != 0 ? Group : runtime_group;
   const std::size_t in_block = group_bytes(From, group, Scheme::asymmetric);
   const std::size_t out_block = group_bytes(To, group, Scheme::asymmetric);
   std::uint8_t codes[kMaxVectorLength];
@@ -128,15 +126,66 @@ inline void requantize_ref(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n
     target[1] = static_cast<std::uint8_t>(wider >> 8);
     target[2] = source[2];  // the fp16 min is unchanged
     target[3] = source[3];
-    requantize_detail::unpack_group<From>(source + kMeta, group, codes);
+    unpack_group<From>(source + kMeta, group, codes);
     for (std::size_t i = 0; i < group; ++i) {
       codes[i] = static_cast<std::uint8_t>((codes[i] + (kDivisor - 1) / 2) / kDivisor);
     }
-    requantize_detail::pack_group<To>(codes, group, target + kMeta);
+    pack_group<To>(codes, group, target + kMeta);
+  }
+}
+
+}  // namespace requantize_detail
+
+/**
+ * One packed asymmetric vector of n elements at From bits -> To bits, group
+ * by group (the contract of the reference kernels: n and group multiples of
+ * 8, group divides n, in and out do not alias). The common group sizes get
+ * loops of a compile-time length: a demotion re-quantizes a few short rows,
+ * where loop overhead would outweigh the arithmetic.
+ */
+template <int From, int To>
+inline void requantize_ref(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n, std::size_t group,
+                           std::uint8_t* KVBITS_RESTRICT out) noexcept {
+  static_assert(requantize_divisor(From, To) != 0, "requantize_ref needs To to divide From (grouped widths)");
+  using requantize_detail::requantize_groups;
+  switch (group) {
+    case 8:
+      return requantize_groups<From, To, 8>(in, n, group, out);
+    case 16:
+      return requantize_groups<From, To, 16>(in, n, group, out);
+    case 32:
+      return requantize_groups<From, To, 32>(in, n, group, out);
+    case 64:
+      return requantize_groups<From, To, 64>(in, n, group, out);
+    case 128:
+      return requantize_groups<From, To, 128>(in, n, group, out);
+    default:
+      return requantize_groups<From, To, 0>(in, n, group, out);
   }
 }
 
 }  // namespace kernel
+
+namespace detail {
+
+/**
+ * requantize() without its checks, for rows the cache stored itself.
+ * @param from, to formats that fit n with has_integer_requantize(from, to);
+ * @param in packed_size(from, n) bytes; @param out packed_size(to, n) bytes.
+ */
+inline void requantize_unchecked(const QuantFormat& from, const QuantFormat& to, std::size_t elements,
+                                 const std::uint8_t* in, std::uint8_t* out) {
+  const std::size_t group = effective_group_size(from, elements);
+  dispatch_bits(from.bits, [&](auto from_bits) {
+    dispatch_bits(to.bits, [&](auto to_bits) {
+      if constexpr (requantize_divisor(from_bits.value, to_bits.value) != 0) {
+        kernel::requantize_ref<from_bits.value, to_bits.value>(in, elements, group, out);
+      }
+    });
+  });
+}
+
+}  // namespace detail
 
 /**
  * Re-quantizes one packed vector of n = `elements` values from `from` to
@@ -153,14 +202,7 @@ inline void requantize(const QuantFormat& from, const QuantFormat& to, std::size
     detail::explain_no_integer_requantize(from, to);
   detail::require_length(in.size(), packed_size(from, elements), "packed input (bytes)");
   detail::require_length(out.size(), packed_size(to, elements), "packed output (bytes)");
-  const std::size_t group = effective_group_size(from, elements);
-  dispatch_bits(from.bits, [&](auto from_bits) {
-    dispatch_bits(to.bits, [&](auto to_bits) {
-      if constexpr (requantize_divisor(from_bits.value, to_bits.value) != 0) {
-        kernel::requantize_ref<from_bits.value, to_bits.value>(in.data(), elements, group, out.data());
-      }
-    });
-  });
+  detail::requantize_unchecked(from, to, elements, in.data(), out.data());
 }
 
 }  // namespace kvbits
