@@ -66,9 +66,6 @@ class TokenFeatureFeeder {
     }
   }
 
-  /// @return the features of the last token fed.
-  [[nodiscard]] std::span<const float> values() const noexcept { return values_; }
-
  private:
   TokenFeatures features_;
   std::vector<float> probabilities_;                 // [vocab]

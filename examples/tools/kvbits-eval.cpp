@@ -240,10 +240,7 @@ int run(const Options& options) {
       const auto memory = cache.memory();
       t.bit_tokens += memory.total.average_bits * static_cast<double>(positions);
       t.cached_tokens += static_cast<double>(positions);
-      for (std::size_t w = 0; w < kvbits::kSupportedBits.size(); ++w) {
-        t.histogram.key[w] += memory.total.histogram.key[w];
-        t.histogram.value[w] += memory.total.histogram.value[w];
-      }
+      t.histogram += memory.total.histogram;
     }
     done_positions += positions;
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

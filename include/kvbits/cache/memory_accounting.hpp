@@ -79,10 +79,7 @@ inline void accumulate(LayerMemory& total, const LayerMemory& m) noexcept {
   total.index_bytes += m.index_bytes;
   total.bytes += m.bytes;
   total.reserved_bytes += m.reserved_bytes;
-  for (std::size_t i = 0; i < kSupportedBits.size(); ++i) {
-    total.histogram.key[i] += m.histogram.key[i];
-    total.histogram.value[i] += m.histogram.value[i];
-  }
+  total.histogram += m.histogram;
 }
 
 /**

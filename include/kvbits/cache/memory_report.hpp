@@ -19,6 +19,15 @@ struct PrecisionHistogram {
   /// @return tokens whose value is stored at `bits` (0 for an unsupported width).
   [[nodiscard]] std::size_t value_tokens(int bits) const noexcept { return lookup(value, bits); }
 
+  /// Adds another histogram's counts (layers into a total, caches into a run's total).
+  PrecisionHistogram& operator+=(const PrecisionHistogram& other) noexcept {
+    for (std::size_t i = 0; i < kSupportedBits.size(); ++i) {
+      key[i] += other.key[i];
+      value[i] += other.value[i];
+    }
+    return *this;
+  }
+
  private:
   static std::size_t lookup(const std::array<std::size_t, kSupportedBits.size()>& counts, int bits) noexcept {
     const std::size_t i = bits_index(bits);
