@@ -42,7 +42,7 @@ constexpr auto kCodedBitWidths = [] {
   return widths;
 }();
 constexpr std::size_t kGroupSizes[] = {8, 16, 32, 64, 128, 0};  // 0 = one group spanning the vector
-constexpr std::size_t kLengths[] = {8, 64, 128, 1024};
+constexpr std::size_t kLengths[] = {8, 48, 64, 128, 1024};      // 48: six groups of 8, a pair left over
 constexpr Scheme kSchemes[] = {Scheme::asymmetric, Scheme::symmetric};
 
 // --- tolerances -------------------------------------------------------------
@@ -649,40 +649,41 @@ TEST_CASE("xsimd encode matches the reference for random and adversarial group r
     while (!std::isfinite(value)) value = std::bit_cast<float>(any_bits(rng));
     return kind == 1 ? std::fmod(value, 70000.0f) : value;
   };
-  constexpr std::size_t kGroup = 32;
-  constexpr std::size_t kN = 4 * kGroup;
-  std::vector<float> x(kN);
   std::size_t mismatches = 0;
-  for (std::size_t trial = 0; trial < 20000; ++trial) {
+  // Groups of 32 (encode_fixed) and of 8 (encode_eights: two groups per vector).
+  for (std::size_t trial = 0; trial < 40000; ++trial) {
+    const std::size_t group = trial % 2 == 0 ? 32 : 8;
+    const std::size_t n = 4 * group;
+    std::vector<float> x(n);
     for (std::size_t g = 0; g < 4; ++g) {
       float a = random_value(static_cast<int>(any_bits(rng) % 3));
       float b = random_value(static_cast<int>(any_bits(rng) % 3));
       if (any_bits(rng) % 8 == 0) b = a;  // constant groups
       if (b < a) std::swap(a, b);
-      for (std::size_t i = 0; i < kGroup; ++i) {
+      for (std::size_t i = 0; i < group; ++i) {
         // Endpoints at varying positions, the rest in between.
         const float t = unit(rng);
-        x[g * kGroup + i] =
-            i == (trial + g) % kGroup ? a : (i == (trial + 3 * g + 1) % kGroup ? b : a + (b - a) * t);
-        if (!std::isfinite(x[g * kGroup + i])) x[g * kGroup + i] = a;
+        x[g * group + i] =
+            i == (trial + g) % group ? a : (i == (trial + 3 * g + 1) % group ? b : a + (b - a) * t);
+        if (!std::isfinite(x[g * group + i])) x[g * group + i] = a;
       }
     }
-    for (int bits : {2, 4, 8}) {
+    for (int bits : {2, 4, 5, 6, 8}) {
       for (Scheme scheme : kSchemes) {
-        const QuantFormat format{bits, kGroup, scheme};
+        const QuantFormat format{bits, group, scheme};
         const auto expected = encode<kvbits::ScalarBackend>(format, x);
         const auto actual = encode<kvbits::XsimdBackend>(format, x);
         const auto mismatch = std::mismatch(expected.begin(), expected.end(), actual.begin());
         if (mismatch.first != expected.end() && mismatches++ < 5) {
           const auto byte = static_cast<std::size_t>(mismatch.first - expected.begin());
-          const std::size_t g = byte / kvbits::group_bytes(bits, kGroup, scheme);
-          INFO(describe(format, kN)
+          const std::size_t g = byte / kvbits::group_bytes(bits, group, scheme);
+          INFO(describe(format, n)
                << ", trial " << trial << ": byte " << byte << " (group " << g << ", range ["
-               << *std::min_element(x.begin() + static_cast<std::ptrdiff_t>(g * kGroup),
-                                    x.begin() + static_cast<std::ptrdiff_t>((g + 1) * kGroup))
+               << *std::min_element(x.begin() + static_cast<std::ptrdiff_t>(g * group),
+                                    x.begin() + static_cast<std::ptrdiff_t>((g + 1) * group))
                << ", "
-               << *std::max_element(x.begin() + static_cast<std::ptrdiff_t>(g * kGroup),
-                                    x.begin() + static_cast<std::ptrdiff_t>((g + 1) * kGroup))
+               << *std::max_element(x.begin() + static_cast<std::ptrdiff_t>(g * group),
+                                    x.begin() + static_cast<std::ptrdiff_t>((g + 1) * group))
                << "]), expected " << int{*mismatch.first} << ", actual " << int{*mismatch.second});
           CHECK(mismatch.first == expected.end());
         }

@@ -11,6 +11,8 @@
 #include "kvbits/codec/format.hpp"
 #include "kvbits/codec/group_params.hpp"
 #include "kvbits/codec/reference.hpp"
+#include "kvbits/codec/xsimd_dispatch.hpp"
+#include "kvbits/codec/xsimd_encode_avx512.hpp"
 #include "kvbits/codec/xsimd_lanes.hpp"
 #include "kvbits/config.hpp"
 
@@ -24,98 +26,10 @@
 // operation can change it). Decode produces the same codes; the decoded floats
 // may differ from the reference by FMA contraction. dot and axpy sum in a
 // different order and are tested against the reference with tolerances.
-//
-// A kernel runs on the widest architecture whose batch tiles the group's code
-// bytes (planar formats) or whole code units (bit streams); e.g. 2-bit G = 32
-// has 8 bytes of codes per field and runs on 256-bit batches under AVX-512,
-// n = 8 at 16/32 bits on 256-bit ones. When none fits (2-bit G = 8 has 2 code
-// bytes per field) and for 16 bits without F16C, the scalar reference kernel
-// runs. The choice is made once per call, never inside a row loop.
+// Which architecture and group size a call runs with: xsimd_dispatch.hpp.
 namespace kvbits::kernel {
 
 namespace simd {
-
-template <int Bits>
-inline constexpr bool kPlanar = Bits == 2 || Bits == 4 || Bits == 8;
-
-/// Whether this build has Bits-wide kernels at all: 16 bits needs F16C
-/// (x86-64-v2 has none, so it uses the scalar reference there).
-template <int Bits>
-inline constexpr bool kHasKernels =
-#if defined(__F16C__)
-    true;
-#else
-    Bits != 16;
-#endif
-
-/// Whether architecture A can run the Bits-wide kernels for (n, group).
-template <int Bits, class A>
-constexpr bool fits(std::size_t n, std::size_t group) noexcept {
-  constexpr std::size_t width = Lanes<A>::kWidth;
-  if constexpr (Bits == 32 || Bits == 16) {
-    return n % width == 0;
-  } else if constexpr (kPlanar<Bits>) {
-    return group * Bits / 8 % width == 0;
-  } else {
-    return group % Lanes<A>::kStreamCodes == 0;
-  }
-}
-
-template <int Bits, class Fn>
-KVBITS_ALWAYS_INLINE decltype(auto) pick_arch(std::size_t, std::size_t, ArchChain<>, Fn&& fn) {
-  return fn(NoArch{});
-}
-
-template <int Bits, class Fn, class A, class... Rest>
-KVBITS_ALWAYS_INLINE decltype(auto) pick_arch(std::size_t n, std::size_t group, ArchChain<A, Rest...>,
-                                              Fn&& fn) {
-  if constexpr (kHasKernels<Bits>) {
-    if (fits<Bits, A>(n, group)) return fn(A{});
-  }
-  return pick_arch<Bits>(n, group, ArchChain<Rest...>{}, std::forward<Fn>(fn));
-}
-
-/**
- * The one place where a call's run-time shape becomes compile-time: calls
- * fn(arch, std::integral_constant<size_t, G>) with the architecture to use
- * (NoArch = scalar reference) and the group size when it is one of the hot
- * ones (32, 64, 128), else G = 0 meaning "use the run-time group".
- */
-template <int Bits, class Fn>
-KVBITS_ALWAYS_INLINE decltype(auto) dispatch(std::size_t n, std::size_t group, Fn&& fn) {
-  return pick_arch<Bits>(n, group, Archs{}, [&](auto arch) {
-    if constexpr (std::is_same_v<decltype(arch), NoArch> || !is_grouped_bits(Bits)) {
-      return fn(arch, std::integral_constant<std::size_t, 0>{});
-    } else {
-      switch (group) {
-        case 32:
-          return fn(arch, std::integral_constant<std::size_t, 32>{});
-        case 64:
-          return fn(arch, std::integral_constant<std::size_t, 64>{});
-        case 128:
-          return fn(arch, std::integral_constant<std::size_t, 128>{});
-        default:
-          return fn(arch, std::integral_constant<std::size_t, 0>{});
-      }
-    }
-  });
-}
-
-/// Runs fn(std::integral_constant<Scheme, S>) for the run-time scheme, so the
-/// kernels below take it as a compile-time parameter.
-template <class Fn>
-KVBITS_ALWAYS_INLINE void with_scheme(Scheme scheme, Fn&& fn) {
-  if (scheme == Scheme::asymmetric) {
-    fn(std::integral_constant<Scheme, Scheme::asymmetric>{});
-  } else {
-    fn(std::integral_constant<Scheme, Scheme::symmetric>{});
-  }
-}
-
-template <class Fn, std::size_t... Index>
-KVBITS_ALWAYS_INLINE void unrolled(Fn&& fn, std::index_sequence<Index...>) {
-  (fn(std::integral_constant<std::size_t, Index>{}), ...);
-}
 
 #if KVBITS_XSIMD_KERNELS
 
@@ -243,173 +157,6 @@ KVBITS_ALWAYS_INLINE void encode_group(const float* KVBITS_RESTRICT xs, std::siz
                              kvbits::detail::group_params(scheme, L::reduce_min(lo), L::reduce_max(hi), Bits),
                              block);
 }
-
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
-/**
- * The parameters of four groups at once from their ranges, lane k = group k:
- * the same operations as detail::asymmetric_params / symmetric_params, in
- * vectors. F16C's directed-rounding modes are exactly float_to_half_down / _up
- * once the input is clamped to +-65504 (the scalar helpers saturate there),
- * and the divisions are IEEE-exact in both, so the bytes are identical.
- */
-struct ParamsFour {
-  __m128i scale_half;  // 4 x fp16 in the low 64 bits
-  __m128i min_half;    // 4 x fp16 in the low 64 bits (asymmetric only)
-  __m128 min;          // half_to_float(min_half); 0 for symmetric
-  __m128 inverse;      // 1 / scale, 0 for a constant group
-};
-
-KVBITS_ALWAYS_INLINE ParamsFour asymmetric_params_four(__m128 lo, __m128 hi, int bits) noexcept {
-  const __m128 top = _mm_set1_ps(kHalfMax);
-  const __m128 zero = _mm_setzero_ps();
-  hi = _mm_add_ps(hi, zero);  // -0 -> +0, as the scalar helper
-  ParamsFour p{};
-  // Rounding down, a finite value above 65504 already gives 65504; only the
-  // bottom needs the clamp (it would round to -Inf).
-  const __m128i min_half =
-      _mm_cvtps_ph(_mm_max_ps(lo, _mm_set1_ps(-kHalfMax)), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-  // The scalar helper adds +0 to lo first; that only matters for lo = -0, which
-  // rounds to 0x8000. Fixing the stored bits keeps the +0 add off the critical
-  // path: min = -0 gives the same range (hi - -0 == hi - +0) and the same codes.
-  p.min_half =
-      _mm_andnot_si128(_mm_cmpeq_epi16(min_half, _mm_set1_epi16(static_cast<short>(0x8000))), min_half);
-  p.min = _mm_cvtph_ps(min_half);
-  // min(hi, top) is the scalar "hi < kHalfMax ? hi : kHalfMax" (minps returns its second operand unless hi <
-  // top).
-  const __m128 range = _mm_sub_ps(_mm_min_ps(hi, top), p.min);
-  const __m128 step = _mm_div_ps(range, _mm_set1_ps(static_cast<float>(kvbits::detail::max_code(bits))));
-  p.scale_half = _mm_cvtps_ph(_mm_min_ps(step, top), _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
-  const __m128 scale = _mm_cvtph_ps(p.scale_half);
-  p.inverse = _mm_and_ps(_mm_div_ps(_mm_set1_ps(1.0f), scale), _mm_cmpgt_ps(scale, zero));
-  return p;
-}
-
-KVBITS_ALWAYS_INLINE ParamsFour symmetric_params_four(__m128 lo, __m128 hi, int bits) noexcept {
-  const __m128 zero = _mm_setzero_ps();
-  hi = _mm_add_ps(hi, zero);  // -0 -> +0, as the scalar helper
-  const __m128 negated_lo = _mm_sub_ps(zero, lo);
-  // The value of largest magnitude is hi on a tie (hi >= -lo), as in the scalar helper.
-  const __m128 positive = _mm_cmpge_ps(hi, negated_lo);
-  const __m128 magnitude = _mm_blendv_ps(negated_lo, hi, positive);
-  const __m128 step =
-      _mm_mul_ps(_mm_min_ps(magnitude, _mm_set1_ps(kHalfMax)),
-                 _mm_set1_ps(1.0f / static_cast<float>(kvbits::detail::symmetric_offset(bits))));
-  const __m128i step_half = _mm_cvtps_ph(step, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
-  // Sign bit for a positive m unless the step is zero: the scalar helper's sign-magnitude negation.
-  const __m128i negative = _mm_andnot_si128(_mm_cmpeq_epi16(step_half, _mm_setzero_si128()),
-                                            _mm_packs_epi32(_mm_castps_si128(positive), _mm_setzero_si128()));
-  ParamsFour p{};
-  p.scale_half = _mm_or_si128(step_half, _mm_and_si128(negative, _mm_set1_epi16(static_cast<short>(0x8000))));
-  p.min_half = _mm_setzero_si128();
-  p.min = zero;
-  const __m128 scale = _mm_cvtph_ps(p.scale_half);
-  p.inverse = _mm_andnot_ps(_mm_cmpeq_ps(scale, zero), _mm_div_ps(_mm_set1_ps(1.0f), scale));
-  return p;
-}
-
-/// Whether encode_fixed handles (A, Bits, G): 16-lane batches, planar codes
-/// whose parameters come from the range alone (not the 2-bit search), a
-/// compile-time group of whole batches of code bytes.
-template <class A, int Bits, std::size_t G>
-inline constexpr bool kFixedEncode =
-    Lanes<A>::kWidth == 16 && kPlanar<Bits> && !kvbits::detail::fits_by_search(Bits) && G != 0 &&
-    G * Bits / 8 % 16 == 0;
-
-/**
- * encode for a compile-time group on 16-lane batches: the ranges of four
- * groups are reduced together into one 128-bit vector, their parameters are
- * computed with vector F16C conversions (no scalar chain per group), then each
- * group is quantized as in encode_group.
- */
-template <class A, int Bits, std::size_t G, Scheme S>
-inline void encode_fixed(const float* KVBITS_RESTRICT x, std::size_t n,
-                         std::uint8_t* KVBITS_RESTRICT out) noexcept {
-  using L = Lanes<A>;
-  using F = typename L::F;
-  using I = typename L::I;
-  constexpr std::size_t width = 16;
-  constexpr std::size_t kBatches = G / width;
-  constexpr std::size_t stride = G * Bits / 8;
-  constexpr bool asymmetric = S == Scheme::asymmetric;
-  static_assert(
-      !kvbits::detail::sign_picks_grid(Bits),
-      "encode_fixed has the mid-tread grid only: widths whose scale sign picks the grid need the search");
-  constexpr std::size_t block_bytes = group_bytes(Bits, G, S);
-  constexpr std::size_t meta = metadata_bytes(S);
-  const std::size_t groups = n / G;
-  const F low(asymmetric ? 0.0f : static_cast<float>(kvbits::detail::symmetric_low(Bits)));
-  const F high(asymmetric ? static_cast<float>(kvbits::detail::max_code(Bits))
-                          : static_cast<float>(kvbits::detail::symmetric_high(Bits)));
-  const I bias(asymmetric ? 0 : kvbits::detail::symmetric_offset(Bits));
-  for (std::size_t first = 0; first < groups; first += 4) {
-    const std::size_t count = groups - first < 4 ? groups - first : 4;
-    F lo[4];
-    F hi[4];
-    for (std::size_t k = 0; k < 4; ++k) {
-      // Missing groups of the last chunk repeat its first group; their results are dropped.
-      const float* xs = x + (first + (k < count ? k : 0)) * G;
-      lo[k] = F::load_unaligned(xs);
-      hi[k] = lo[k];
-      for (std::size_t i = 1; i < kBatches; ++i) {
-        const F v = F::load_unaligned(xs + i * width);
-        lo[k] = xsimd::min(lo[k], v);
-        hi[k] = xsimd::max(hi[k], v);
-      }
-    }
-    const __m128 lows = L::template reduce_four<false>(lo);
-    const __m128 highs = L::template reduce_four<true>(hi);
-    ParamsFour p;
-    if constexpr (asymmetric) {
-      p = asymmetric_params_four(lows, highs, Bits);
-    } else {
-      p = symmetric_params_four(lows, highs, Bits);
-    }
-    // Block metadata: little-endian fp16 scale, then fp16 min when asymmetric.
-    alignas(16) std::uint32_t metadata[4];
-    _mm_store_si128(reinterpret_cast<__m128i*>(metadata), _mm_unpacklo_epi16(p.scale_half, p.min_half));
-    alignas(16) float mins[4];
-    alignas(16) float inverses[4];
-    _mm_store_ps(mins, p.min);
-    _mm_store_ps(inverses, p.inverse);
-    for (std::size_t k = 0; k < count; ++k) {
-      const float* xs = x + (first + k) * G;
-      std::uint8_t* block = out + (first + k) * block_bytes;
-      std::memcpy(block, &metadata[k], meta);
-      const F inverse(inverses[k]);
-      // detail::asymmetric_code / symmetric_code: clamping before rounding to the
-      // integer bounds equals rounding then clamping, and cvtps2dq rounds like
-      // std::nearbyint (the current mode).
-      const auto code = [&](std::size_t i) {
-        F scaled;
-        if constexpr (asymmetric) {
-          scaled = (F::load_unaligned(xs + i) - F(mins[k])) * inverse;
-        } else {
-          scaled = F::load_unaligned(xs + i) * inverse;  // x - 0 == x exactly
-        }
-        const I rounded(_mm512_cvtps_epi32(xsimd::min(xsimd::max(scaled, low), high)));
-        if constexpr (asymmetric) {
-          return rounded;
-        } else {
-          return rounded + bias;
-        }
-      };
-      unrolled(
-          [&](auto chunk) {
-            constexpr std::size_t j = decltype(chunk)::value * width;
-            I packed = code(j);
-            unrolled(
-                [&](auto field) {
-                  constexpr std::size_t f = decltype(field)::value + 1;
-                  packed = packed | (code(f * stride + j) << static_cast<std::int32_t>(f * Bits));
-                },
-                std::make_index_sequence<static_cast<std::size_t>(8 / Bits - 1)>{});
-            L::store_bytes(packed, block + meta + j);
-          },
-          std::make_index_sequence<stride / width>{});
-    }
-  }
-}
-#endif
 
 template <class A, int Bits, std::size_t G>
 inline void encode(const float* KVBITS_RESTRICT x, std::size_t n, std::size_t runtime_group, Scheme scheme,
@@ -973,6 +720,14 @@ struct XsimdKernels {
   template <int Bits>
   static void encode(const float* KVBITS_RESTRICT x, std::size_t n, std::size_t group, Scheme scheme,
                      std::uint8_t* KVBITS_RESTRICT out) noexcept {
+#if KVBITS_XSIMD_KERNELS && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
+    if constexpr (simd::kEightsEncode<Bits>) {
+      if (group == 8 && n % 16 == 0) {
+        simd::with_scheme(scheme, [&](auto fixed) { simd::encode_eights<Bits, fixed.value>(x, n, out); });
+        return;
+      }
+    }
+#endif
     simd::dispatch<Bits>(n, group, [&](auto arch, [[maybe_unused]] auto g) {
       if constexpr (std::is_same_v<decltype(arch), simd::NoArch>) {
         ScalarKernels::encode<Bits>(x, n, group, scheme, out);
