@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "kvbits/core/random.hpp"
 #include "model/llama.hpp"
 #include "model/tokenizer.hpp"
 
@@ -15,36 +16,19 @@ namespace kvbits::model {
 
 namespace detail {
 
-// splitmix64: a tiny, fully specified generator, so the toy weights are the same everywhere.
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) noexcept : state_(seed) {}
-  std::uint64_t next() noexcept {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [-1, 1).
-  float symmetric() noexcept {
-    return static_cast<float>(static_cast<double>(next() >> 11) * 0x1.0p-52 - 1.0);
-  }
-
- private:
-  std::uint64_t state_;
-};
+using kvbits::detail::SplitMix64;
 
 inline std::vector<float> toy_matrix(SplitMix64& rng, std::size_t rows, std::size_t cols) {
   // Scaled like a trained layer (variance ~ 1/cols) so activations stay O(1) through the stack.
   const float scale = std::sqrt(3.0f / static_cast<float>(cols));
   std::vector<float> m(rows * cols);
-  for (float& w : m) w = scale * rng.symmetric();
+  for (float& w : m) w = scale * static_cast<float>(rng.symmetric());
   return m;
 }
 
 inline std::vector<float> toy_norm(SplitMix64& rng, std::size_t n) {
   std::vector<float> w(n);
-  for (float& x : w) x = 1.0f + 0.1f * rng.symmetric();
+  for (float& x : w) x = 1.0f + 0.1f * static_cast<float>(rng.symmetric());
   return w;
 }
 
@@ -102,7 +86,7 @@ inline LlamaWeights make_toy_weights(const LlamaConfig& config, std::uint64_t se
   LlamaWeights weights;
   // Embeddings of unit scale, as after training; the matrices are scaled by their fan-in.
   weights.token_embedding.resize(config.vocab * dim);
-  for (float& w : weights.token_embedding) w = rng.symmetric();
+  for (float& w : weights.token_embedding) w = static_cast<float>(rng.symmetric());
   for (std::size_t l = 0; l < config.layers; ++l) {
     LlamaLayerWeights layer;
     layer.attn_norm = detail::toy_norm(rng, dim);

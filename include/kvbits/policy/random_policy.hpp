@@ -15,6 +15,7 @@
 #include "kvbits/core/bit_width.hpp"
 #include "kvbits/core/decision.hpp"
 #include "kvbits/core/error.hpp"
+#include "kvbits/core/random.hpp"
 #include "kvbits/policy/policy.hpp"
 #include "kvbits/policy/policy_text.hpp"
 
@@ -43,7 +44,7 @@ class RandomPolicy {
    * @throws Error(invalid_argument) naming the offending entry.
    */
   explicit RandomPolicy(std::vector<WeightedBits> mix, std::uint64_t seed = 0)
-      : mix_(std::move(mix)), state_(seed) {
+      : mix_(std::move(mix)), random_(seed) {
     detail::require(!mix_.empty(), Errc::invalid_argument, "a random width mix needs at least one entry");
     double total = 0.0;
     for (std::size_t i = 0; i < mix_.size(); ++i) {
@@ -66,7 +67,7 @@ class RandomPolicy {
   BitDecision decide(const TokenInfo& token) noexcept {
     static_cast<void>(token);
     // 53 random bits give a uniform double in [0, 1), scaled to the total weight.
-    const double draw = static_cast<double>(next_random() >> 11) * 0x1.0p-53 * cumulative_.back();
+    const double draw = random_.unit() * cumulative_.back();
     // A zero-weight entry has the same running sum as the one before it, so upper_bound skips it.
     auto chosen = std::upper_bound(cumulative_.begin(), cumulative_.end(), draw);
     // Rounding can scale the draw up to the total: take the last entry with weight then.
@@ -78,17 +79,9 @@ class RandomPolicy {
   [[nodiscard]] std::span<const WeightedBits> mix() const noexcept { return mix_; }
 
  private:
-  // SplitMix64 (Steele, Lea and Flood): a full-period 64-bit generator in one word of state.
-  std::uint64_t next_random() noexcept {
-    std::uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-
   std::vector<WeightedBits> mix_;   // the entries, in the order given
   std::vector<double> cumulative_;  // [mix_.size()] running sums of the weights
-  std::uint64_t state_ = 0;         // generator state
+  detail::SplitMix64 random_;       // the draws
 };
 
 static_assert(Policy<RandomPolicy>, "RandomPolicy must satisfy the Policy concept");
