@@ -77,7 +77,7 @@ run_eval() {
   if [[ "${KVBITS_FRONTIER_REUSE:-0}" == 1 && -s "$json" ]]; then return; fi
   local arguments=()
   for policy in "$@"; do arguments+=(--policy "$policy"); done
-  "$eval_binary" --model "$shared/models/$model.gguf" --text "$text" --json "${arguments[@]}" \
+  "$eval_binary" --model "$shared/models/$model.gguf" --text "$text" --json - "${arguments[@]}" \
     "${extra_options[@]}" > "$json" 2> /dev/null
 }
 extra_options=("$@")

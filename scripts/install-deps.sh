@@ -3,7 +3,9 @@
 # Idempotent: packages already present are left as they are.
 set -euo pipefail
 
-packages=(cmake g++ ninja-build python3 libeigen3-dev libxsimd-dev catch2 libbenchmark-dev)
+# chromium and a font render the SVG and HTML reports in the browser tests (tests/browser).
+packages=(cmake g++ ninja-build python3 libeigen3-dev libxsimd-dev catch2 libbenchmark-dev
+  chromium fonts-dejavu-core)
 if [[ "${1:-}" == "--ci" ]]; then
   packages+=(clang libclang-rt-14-dev clang-format)
 fi

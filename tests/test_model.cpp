@@ -418,16 +418,6 @@ TEST_CASE("model: evaluation metrics", "[model][eval]") {
   double entropy = 0.0;
   for (const double x : log_p) entropy -= std::exp(x) * x;
   CHECK(kvbits::model::kl_divergence(log_p, log_q) == Approx(std::log(3.0) - entropy));
-
-  kvbits::model::EvalTotals totals;
-  totals.negative_log_likelihood = 2.0 * std::log(4.0);
-  totals.positions = 2;
-  totals.top1_agreements = 1;
-  totals.bit_tokens = 4.0 * 10 + 8.0 * 30;
-  totals.cached_tokens = 40;
-  CHECK(totals.perplexity() == Approx(4.0));
-  CHECK(totals.top1_agreement() == 0.5);
-  CHECK(totals.average_bits() == Approx(7.0));
 }
 
 TEST_CASE("model: key-scale calibration sees the model's keys, not a copy inside it",

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,22 @@
 #include "kvbits/core/error.hpp"
 
 namespace kvbits::cli {
+
+/**
+ * @param text a whole number in the form std::stod reads (e.g. "7.5", "-1e-3")
+ * @return its value, or nothing for text that is not entirely one finite number
+ */
+inline std::optional<double> parse_number(const std::string& text) {
+  std::size_t used = 0;
+  double x = 0.0;
+  try {
+    x = std::stod(text, &used);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (used != text.size() || !std::isfinite(x)) return std::nullopt;
+  return x;
+}
 
 /**
  * Walks command-line arguments of the form `--name value`, `--name=value` and `--flag`.
@@ -79,16 +96,10 @@ class ArgCursor {
   /// @return the value of the current option as a finite number.
   double number() {
     const std::string text = value();
-    std::size_t used = 0;
-    double x = 0.0;
-    try {
-      x = std::stod(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    kvbits::detail::require(used == text.size() && !text.empty() && std::isfinite(x), Errc::invalid_argument,
+    const std::optional<double> x = parse_number(text);
+    kvbits::detail::require(x.has_value(), Errc::invalid_argument,
                             current_ + " expects a number, got '" + text + "'");
-    return x;
+    return *x;
   }
 
  private:

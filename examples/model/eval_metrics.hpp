@@ -6,7 +6,6 @@
 #include <cstddef>
 #include <span>
 
-#include "kvbits/cache/memory_report.hpp"
 #include "kvbits/core/error.hpp"
 
 namespace kvbits::model {
@@ -42,33 +41,5 @@ inline double kl_divergence(std::span<const double> log_p, std::span<const doubl
   // Rounding can make a near-zero divergence slightly negative.
   return std::max(kl, 0.0);
 }
-
-/// Running totals of one policy over every scored position of every story.
-struct EvalTotals {
-  double negative_log_likelihood = 0.0;  ///< sum of -log q(next token)
-  double kl = 0.0;                       ///< sum of KL(reference || policy)
-  std::size_t top1_agreements = 0;       ///< positions where both argmaxes agree
-  std::size_t positions = 0;             ///< scored positions
-  double bit_tokens = 0.0;               ///< sum over stories of average bits x cached tokens
-  double cached_tokens = 0.0;            ///< sum over stories of cached tokens
-  PrecisionHistogram histogram{};        ///< final caches' tokens x layers by K and V width, summed
-
-  /// @return exp(mean negative log-likelihood).
-  [[nodiscard]] double perplexity() const noexcept {
-    return positions == 0 ? 0.0 : std::exp(negative_log_likelihood / static_cast<double>(positions));
-  }
-  /// @return mean KL(reference || policy) per position, in nats.
-  [[nodiscard]] double mean_kl() const noexcept {
-    return positions == 0 ? 0.0 : kl / static_cast<double>(positions);
-  }
-  /// @return the fraction of positions whose argmax matches the reference's.
-  [[nodiscard]] double top1_agreement() const noexcept {
-    return positions == 0 ? 0.0 : static_cast<double>(top1_agreements) / static_cast<double>(positions);
-  }
-  /// @return storage bits per K/V element, averaged over stories weighted by their length.
-  [[nodiscard]] double average_bits() const noexcept {
-    return cached_tokens == 0.0 ? 0.0 : bit_tokens / cached_tokens;
-  }
-};
 
 }  // namespace kvbits::model

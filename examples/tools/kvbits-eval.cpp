@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: MIT
-// kvbits-eval: how much a KV cache policy changes a model's predictions on a text corpus.
+// kvbits-eval: how much a KV cache policy changes a model's predictions, choices and speed.
 #include <algorithm>
-#include <array>
-#include <chrono>
+#include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <exception>
-#include <iostream>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,18 +12,29 @@
 
 #include "cli/args.hpp"
 #include "cli/tool_main.hpp"
+#include "eval/csv_report.hpp"
+#include "eval/eval_passes.hpp"
+#include "eval/eval_report.hpp"
+#include "eval/json_report.hpp"
+#include "eval/markdown_report.hpp"
+#include "eval/mc_items.hpp"
+#include "eval/mc_scorer.hpp"
+#include "eval/output_file.hpp"
+#include "eval/progress.hpp"
 #include "kvbits/core/error.hpp"
 #include "kvbits/features/unigram_file.hpp"
-#include "model/eval_metrics.hpp"
 #include "model/gguf_model.hpp"
 #include "model/model_path.hpp"
 #include "model/policy_spec.hpp"
-#include "model/sampling.hpp"
 #include "model/stories.hpp"
-#include "model/token_features.hpp"
 #include "model/tool_cache.hpp"
+#include "report/pareto.hpp"
+#include "report/pareto_svg.hpp"
 
 namespace {
+
+namespace eval = kvbits::eval;
+namespace model = kvbits::model;
 
 // --help: the options around the policy forms every tool shares.
 constexpr std::string_view kUsageHead = R"(usage: kvbits-eval --text STORIES.txt [options]
@@ -34,6 +42,7 @@ constexpr std::string_view kUsageHead = R"(usage: kvbits-eval --text STORIES.txt
 Scores KV cache policies against the FP32 cache by teacher forcing a LLaMA GGUF model over every
 story of a text file (stories separated by lines "<|endoftext|>"). Each story is evaluated as
 [BOS] + tokens, truncated to the model's context and --max-tokens; every position is scored.
+Optionally also scores multiple-choice items (which sentence continues a story?).
 
 options:
   --model M           a GGUF file, or a model name looked up in $KVBITS_MODEL_DIR, then
@@ -46,20 +55,44 @@ constexpr std::string_view kUsageTail =
     R"(  --unigram PATH      token counts for the rarity feature of rule: policies (kvbits-unigram);
                       without it every token is equally rare
   --max-tokens N      most tokens per story including BOS (default 512)
-  --stories N         evaluate only the first N stories (default: all)
-  --json              print JSON instead of a Markdown table
+  --stories N         teacher-force only the first N stories (default: all)
+  --mc N|all          also score N multiple-choice items built from every story of --text
+                      (spread evenly over all the rule yields; default 0 = none)
+  --mc-seed S         seed of the item draws (default 1)
+  --mc-items PATH     score the items of an item file instead of building them (all of them,
+                      or N spread evenly with --mc N)
+  --write-mc-items PATH  write the items about to be scored to an item file
+  --json PATH         write the results as JSON (- = stdout)
+  --csv PATH          write one CSV row per policy (- = stdout)
+  --budgets B,B,...   name the lowest-KL policy within each bits/element budget (default: print
+                      the Pareto frontier instead)
+  --plot PATH         write an SVG chart of the policies: bits/element against quality
+  --plot-y kl|ppl     the chart's quality axis: mean KL (log scale, default) or perplexity change
   --help              this text
 
-Columns: perplexity of the story tokens, its change against the FP32 cache, mean
-KL(FP32 || policy) of the next-token distributions, the fraction of positions whose most likely
-token matches FP32's, and the storage bits per K/V element of the final caches (group metadata,
-residual-window and sink tokens included), averaged over stories weighted by length.
+Output: Markdown tables on stdout (unless --json -, --csv - or --plot - takes it), a progress line
+with an ETA on stderr when stderr is a terminal.
+Quality table: perplexity of the story tokens with a 95% interval (exp(mean NLL ± 1.96 se),
+positions taken as independent); its change against the FP32 cache (interval from the paired
+per-position differences); KL(FP32 || policy) of the next-token distributions: mean, median,
+99th and 99.9th percentile (linear interpolation between ranks), maximum, and the share of
+positions above 0.01 and 0.1 nats; the share of positions whose most likely token matches FP32's.
+Cost table: storage bits per K/V element of the final caches (group metadata, residual-window and
+sink tokens included), averaged over stories weighted by length; cache bytes per token (codes,
+metadata, float tokens, index); time per token in the model's forward pass over the FP32 cache's,
+measured interleaved story by story; tokens x layers per key and value width.
+Multiple choice: an item is a story's first k >= 2 sentences and four candidate next sentences,
+the true one and three from other stories (rule and file format: examples/eval/mc_items.hpp).
+The model scores each by the sum of its tokens' log-probabilities; acc picks the highest sum,
+acc_norm the highest sum per byte of " " + sentence (as lm-evaluation-harness); ties go to the
+first choice. Accuracy intervals are Wilson 95%; agreement counts items whose acc_norm pick
+equals the FP32 cache's.
 t=scale calibrates the per-channel key scales once, on the keys of the first story.
 )";
 
 const char* usage() {
   static const std::string text =
-      std::string(kUsageHead) + std::string(kvbits::model::kPolicyHelp) + std::string(kUsageTail);
+      std::string(kUsageHead) + std::string(model::kPolicyHelp) + std::string(kUsageTail);
   return text.c_str();
 }
 
@@ -70,9 +103,39 @@ struct Options {
   std::vector<std::string> policies;
   std::size_t max_tokens = 512;
   std::optional<std::size_t> stories;
-  bool json = false;
+  std::optional<std::size_t> mc;  // items to score; SIZE_MAX = all
+  std::uint64_t mc_seed = 1;
+  std::optional<std::string> mc_items;
+  std::optional<std::string> write_mc_items;
+  std::optional<std::string> json;
+  std::optional<std::string> csv;
+  std::optional<std::string> plot;
+  kvbits::report::ParetoAxis plot_y = kvbits::report::ParetoAxis::mean_kl;
+  std::vector<double> budgets;
   bool help = false;
 };
+
+// The value of an option that names an output file; "--json --policy x" is a mistake, not a path.
+std::string output_path(kvbits::cli::ArgCursor& args, const std::string& name) {
+  std::string path = args.value();
+  kvbits::detail::require(!path.empty() && path.rfind("--", 0) != 0, kvbits::Errc::invalid_argument,
+                          name + " needs a file name (- for stdout), got '" + path + "'");
+  return path;
+}
+
+// "7.5,8.5,10": positive bits/element budgets.
+std::vector<double> parse_budgets(const std::string& text) {
+  std::vector<double> budgets;
+  for (std::size_t start = 0;;) {
+    const std::size_t comma = text.find(',', start);
+    const std::optional<double> b = kvbits::cli::parse_number(text.substr(start, comma - start));
+    kvbits::detail::require(b.has_value() && *b > 0.0, kvbits::Errc::invalid_argument,
+                            "--budgets expects positive numbers separated by commas, got '" + text + "'");
+    budgets.push_back(*b);
+    if (comma == std::string::npos) return budgets;
+    start = comma + 1;
+  }
+}
 
 Options parse_options(int argc, char** argv) {
   Options options;
@@ -91,9 +154,38 @@ Options parse_options(int argc, char** argv) {
       options.max_tokens = static_cast<std::size_t>(args.count());
     } else if (name == "--stories") {
       options.stories = static_cast<std::size_t>(args.count());
+    } else if (name == "--mc") {
+      const std::string value = args.value();
+      if (value == "all") {
+        options.mc = SIZE_MAX;
+      } else {
+        const bool digits =
+            !value.empty() && value.size() < 19 &&
+            std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+        kvbits::detail::require(digits, kvbits::Errc::invalid_argument,
+                                "--mc expects a number of items or 'all', got '" + value + "'");
+        options.mc = static_cast<std::size_t>(std::stoull(value));
+      }
+    } else if (name == "--mc-seed") {
+      options.mc_seed = args.count();
+    } else if (name == "--mc-items") {
+      options.mc_items = args.value();
+    } else if (name == "--write-mc-items") {
+      options.write_mc_items = output_path(args, name);
     } else if (name == "--json") {
-      args.no_value();
-      options.json = true;
+      options.json = output_path(args, name);
+    } else if (name == "--csv") {
+      options.csv = output_path(args, name);
+    } else if (name == "--plot") {
+      options.plot = output_path(args, name);
+    } else if (name == "--plot-y") {
+      const std::string axis = args.value();
+      kvbits::detail::require(axis == "kl" || axis == "ppl", kvbits::Errc::invalid_argument,
+                              "--plot-y expects kl or ppl, got '" + axis + "'");
+      options.plot_y =
+          axis == "kl" ? kvbits::report::ParetoAxis::mean_kl : kvbits::report::ParetoAxis::perplexity_change;
+    } else if (name == "--budgets") {
+      options.budgets = parse_budgets(args.value());
     } else if (name == "--help") {
       args.no_value();
       options.help = true;
@@ -102,194 +194,136 @@ Options parse_options(int argc, char** argv) {
     }
   }
   if (options.policies.empty()) options.policies = {"fp32", "fp16", "static:8,8", "static:4,4"};
+  const int on_stdout = (options.json == eval::kStdoutPath ? 1 : 0) +
+                        (options.csv == eval::kStdoutPath ? 1 : 0) +
+                        (options.plot == eval::kStdoutPath ? 1 : 0);
+  kvbits::detail::require(on_stdout <= 1, kvbits::Errc::invalid_argument,
+                          "only one of --json, --csv and --plot can write to stdout (-)");
+  kvbits::detail::require(!options.write_mc_items || options.mc_items || (options.mc && *options.mc > 0),
+                          kvbits::Errc::invalid_argument, "--write-mc-items needs --mc N or --mc-items");
   return options;
 }
 
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-      out += escaped;
+// The items to score: read or built, selected, written when asked; tokenized, too long ones out.
+struct McPlan {
+  eval::McRunInfo info;
+  std::vector<eval::TokenizedItem> items;
+};
+
+McPlan plan_multiple_choice(const Options& options, const model::Tokenizer& tokenizer, std::size_t limit) {
+  McPlan plan;
+  std::vector<eval::McItem> items;
+  if (options.mc_items) {
+    items = eval::read_mc_items(*options.mc_items);
+    plan.info.source = "read from " + *options.mc_items;
+  } else {
+    eval::McBuildOptions build;
+    build.seed = options.mc_seed;
+    items = eval::build_mc_items(model::read_stories(*options.text), build);
+    plan.info.source = "built from " + *options.text + ", seed " + std::to_string(options.mc_seed);
+  }
+  plan.info.available = items.size();
+  if (options.mc) items = eval::select_evenly(std::move(items), *options.mc);
+  if (options.write_mc_items) eval::write_output(*options.write_mc_items, eval::format_mc_items(items));
+  for (const eval::McItem& item : items) {
+    eval::TokenizedItem tokens = eval::tokenize_item(item, tokenizer);
+    if (tokens.positions() > limit) {
+      ++plan.info.too_long;
     } else {
-      out += c;
+      plan.items.push_back(std::move(tokens));
     }
   }
-  return out + "\"";
+  plan.info.items = plan.items.size();
+  return plan;
 }
 
-// {"2": n, "4": n, ...}: tokens x layers of the final caches per storage width, widths present only.
-std::string json_width_counts(const std::array<std::size_t, kvbits::kSupportedBits.size()>& counts) {
-  std::string out = "{";
-  for (std::size_t w = 0; w < counts.size(); ++w) {
-    if (counts[w] == 0) continue;
-    if (out.size() > 1) out += ", ";
-    out += '"';
-    out += std::to_string(kvbits::kSupportedBits[w]);
-    out += "\": ";
-    out += std::to_string(counts[w]);
+// The SVG chart of every policy's bits/element against its quality.
+std::string pareto_chart(const eval::EvalReport& report, kvbits::report::ParetoAxis axis) {
+  std::vector<kvbits::report::ParetoPoint> points;
+  for (const eval::PolicyResult& r : report.policies) {
+    points.push_back(kvbits::report::policy_point(r.policy, r.usage.average_bits(), r.quality.mean_kl,
+                                                  100.0 * r.quality.perplexity_change));
   }
-  return out + "}";
+  kvbits::report::ParetoChart chart;
+  chart.title = std::filesystem::path(report.model).stem().string();
+  chart.title += " on ";
+  chart.title += std::filesystem::path(report.text).filename().string();
+  chart.y = axis;
+  return kvbits::report::pareto_svg(points, chart);
 }
-
-// Log-probabilities of the FP32-cache run of one story: the reference every policy is scored
-// against.
-struct Reference {
-  std::vector<double> log_probs;     // [positions][vocab]
-  std::vector<std::int32_t> argmax;  // [positions]
-};
 
 int run(const Options& options) {
   kvbits::detail::require(options.text.has_value(), kvbits::Errc::invalid_argument,
                           "--text is required (see --help)");
   kvbits::detail::require(options.max_tokens >= 2, kvbits::Errc::invalid_argument,
                           "--max-tokens must be at least 2 (BOS and one token to predict)");
-  std::vector<kvbits::model::PolicySpec> specs;
-  for (const auto& text : options.policies) specs.push_back(kvbits::model::parse_policy(text));
+  std::vector<model::PolicySpec> specs;
+  for (const auto& text : options.policies) specs.push_back(model::parse_policy(text));
 
-  const std::string model_path =
-      kvbits::model::resolve_model(options.model.value_or(std::string(kvbits::model::kDefaultModelFile)),
-                                   KVBITS_SHARED_DIR_DEFAULT)
-          .string();
-  kvbits::model::LoadedModel loaded = kvbits::model::load_model(model_path);
+  eval::EvalReport report;
+  report.model = model::resolve_model(options.model.value_or(std::string(model::kDefaultModelFile)),
+                                      KVBITS_SHARED_DIR_DEFAULT)
+                     .string();
+  report.text = *options.text;
+  report.budgets = options.budgets;
+  model::LoadedModel loaded = model::load_model(report.model);
   const auto& tokenizer = loaded.tokenizer;
-  auto& model = loaded.model;
-  const auto& config = model.config();
-  const std::size_t vocab = config.vocab;
+  auto& llama = loaded.model;
+  const auto& config = llama.config();
 
-  auto stories = kvbits::model::read_stories(*options.text);
+  auto stories = model::read_stories(*options.text);
   if (options.stories && *options.stories < stories.size()) stories.resize(*options.stories);
   kvbits::detail::require(!stories.empty(), kvbits::Errc::invalid_argument, "no stories in " + *options.text);
   const std::size_t limit = std::min(options.max_tokens, config.context);
+  report.max_tokens = limit;
   std::vector<std::vector<std::int32_t>> sequences;
-  std::size_t total_positions = 0;
-  std::size_t truncated = 0;
   for (const auto& story : stories) {
     std::vector<std::int32_t> ids{tokenizer.bos()};
     const auto encoded = tokenizer.encode(story);
     ids.insert(ids.end(), encoded.begin(), encoded.end());
     if (ids.size() > limit) {
       ids.resize(limit);
-      ++truncated;
+      ++report.truncated;
     }
-    total_positions += ids.size() - 1;
+    kvbits::detail::require(ids.size() >= 2, kvbits::Errc::invalid_argument, "a story encodes to no tokens");
+    report.positions += ids.size() - 1;
     sequences.push_back(std::move(ids));
   }
+  report.stories = sequences.size();
+  McPlan mc;
+  const bool run_mc = options.mc_items || (options.mc && *options.mc > 0);
+  if (run_mc) mc = plan_multiple_choice(options, tokenizer, limit);
 
-  kvbits::model::KeySamples samples;
-  if (std::any_of(specs.begin(), specs.end(),
-                  [](const auto& candidate) { return candidate.needs_calibration(); })) {
-    samples = kvbits::model::collect_key_samples(model, sequences.front());
+  model::KeySamples samples;
+  if (std::any_of(specs.begin(), specs.end(), [](const auto& spec) { return spec.needs_calibration(); })) {
+    samples = model::collect_key_samples(llama, sequences.front());
+    report.calibration_tokens = sequences.front().size();
   }
   // Every cache is built before the first story, so an unusable policy fails at once.
-  for (const auto& spec : specs) {
-    static_cast<void>(kvbits::model::make_cache(spec, config, limit, &samples));
-  }
-
-  const kvbits::model::PolicySpec reference_spec = kvbits::model::parse_policy("fp32");
-  kvbits::model::EvalTotals reference_totals;
-  std::vector<kvbits::model::EvalTotals> totals(specs.size());
-  std::vector<float> logits(vocab);
-  std::vector<double> log_probs(vocab);
-  Reference reference;
+  for (const auto& spec : specs) static_cast<void>(model::make_cache(spec, config, limit, &samples));
   std::shared_ptr<const kvbits::UnigramTable> unigrams;
   if (options.unigram) {
     unigrams = std::make_shared<const kvbits::UnigramTable>(kvbits::load_unigram_table(*options.unigram));
-    kvbits::detail::require(unigrams->counts().size() == vocab, kvbits::Errc::invalid_argument,
+    kvbits::detail::require(unigrams->counts().size() == config.vocab, kvbits::Errc::invalid_argument,
                             "--unigram " + *options.unigram + " counts " +
                                 std::to_string(unigrams->counts().size()) + " token ids, the model has " +
-                                std::to_string(vocab));
+                                std::to_string(config.vocab));
   }
-  kvbits::model::TokenFeatureFeeder features(vocab, unigrams);
-  const auto start = std::chrono::steady_clock::now();
-  std::size_t done_positions = 0;
 
-  for (std::size_t s = 0; s < sequences.size(); ++s) {
-    const auto& ids = sequences[s];
-    const std::size_t positions = ids.size() - 1;
-    reference.log_probs.resize(positions * vocab);
-    reference.argmax.resize(positions);
-    {
-      auto cache = kvbits::model::make_cache(reference_spec, config, positions);
-      for (std::size_t p = 0; p < positions; ++p) {
-        model.forward(ids[p], p, cache, logits);
-        const std::span<double> row(reference.log_probs.data() + p * vocab, vocab);
-        kvbits::model::log_softmax(logits, row);
-        reference.argmax[p] = kvbits::model::argmax(logits);
-        reference_totals.negative_log_likelihood -= row[static_cast<std::size_t>(ids[p + 1])];
-      }
-      reference_totals.positions += positions;
-    }
-    for (std::size_t i = 0; i < specs.size(); ++i) {
-      auto cache = kvbits::model::make_cache(specs[i], config, positions, &samples);
-      auto& t = totals[i];
-      for (std::size_t p = 0; p < positions; ++p) {
-        model.forward(ids[p], p, cache, logits);
-        if (specs[i].needs_token_features()) features.feed(cache, logits, ids[p], p, ids[p + 1]);
-        kvbits::model::log_softmax(logits, log_probs);
-        const std::span<const double> row(reference.log_probs.data() + p * vocab, vocab);
-        t.negative_log_likelihood -= log_probs[static_cast<std::size_t>(ids[p + 1])];
-        t.kl += kvbits::model::kl_divergence(row, log_probs);
-        t.top1_agreements += kvbits::model::argmax(logits) == reference.argmax[p] ? 1U : 0U;
-      }
-      t.positions += positions;
-      const auto memory = cache.memory();
-      t.bit_tokens += memory.total.average_bits * static_cast<double>(positions);
-      t.cached_tokens += static_cast<double>(positions);
-      t.histogram += memory.total.histogram;
-    }
-    done_positions += positions;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    const double eta =
-        elapsed * static_cast<double>(total_positions - done_positions) / static_cast<double>(done_positions);
-    std::fprintf(stderr, "\reval: story %zu/%zu, %zu/%zu positions, %.1f s elapsed, ETA %.1f s   ", s + 1,
-                 sequences.size(), done_positions, total_positions, elapsed, eta);
-    std::fflush(stderr);
-  }
-  std::fprintf(stderr, "\n");
+  std::size_t mc_work = 0;
+  for (const auto& item : mc.items) mc_work += item.forward_passes();
+  eval::Progress progress((report.positions + mc_work) * (specs.size() + 1));
+  const eval::PassInputs inputs{&llama, unigrams, specs, &samples};
+  eval::run_story_pass(inputs, sequences, progress, report);
+  if (run_mc) eval::run_choice_pass(inputs, mc.items, progress, mc.info, report);
+  progress.finish();
 
-  const double reference_ppl = reference_totals.perplexity();
-  if (options.json) {
-    std::printf(
-        "{\n  \"model\": %s,\n  \"text\": %s,\n  \"stories\": %zu,\n  \"truncated_stories\": %zu,\n"
-        "  \"max_tokens\": %zu,\n  \"positions\": %zu,\n  \"reference_perplexity\": %.6f,\n"
-        "  \"calibration_tokens\": %zu,\n  \"policies\": [\n",
-        json_string(model_path).c_str(), json_string(*options.text).c_str(), sequences.size(), truncated,
-        limit, total_positions, reference_ppl, samples.empty() ? std::size_t{0} : sequences.front().size());
-    for (std::size_t i = 0; i < specs.size(); ++i) {
-      const auto& t = totals[i];
-      std::printf(
-          "    {\"policy\": %s, \"average_bits\": %.4f, \"perplexity\": %.6f, "
-          "\"perplexity_change_percent\": %.4f, \"mean_kl\": %.6g, \"top1_agreement\": %.6f, "
-          "\"key_widths\": %s, \"value_widths\": %s}%s\n",
-          json_string(specs[i].text).c_str(), t.average_bits(), t.perplexity(),
-          100.0 * (t.perplexity() / reference_ppl - 1.0), t.mean_kl(), t.top1_agreement(),
-          json_width_counts(t.histogram.key).c_str(), json_width_counts(t.histogram.value).c_str(),
-          i + 1 < specs.size() ? "," : "");
-    }
-    std::printf("  ]\n}\n");
-    return 0;
-  }
-  std::printf(
-      "model: %s; text: %s; %zu stories (%zu truncated to %zu tokens), %zu positions "
-      "scored; FP32-cache perplexity %.4f\n",
-      model_path.c_str(), options.text->c_str(), sequences.size(), truncated, limit, total_positions,
-      reference_ppl);
-  if (!samples.empty()) {
-    std::printf("t=scale: key scales calibrated on the first story (%zu tokens)\n", sequences.front().size());
-  }
-  std::printf("\n");
-  std::printf("| policy | bits/element | perplexity | Δ perplexity | mean KL (nats) | top-1 agreement |\n");
-  std::printf("| --- | ---: | ---: | ---: | ---: | ---: |\n");
-  for (std::size_t i = 0; i < specs.size(); ++i) {
-    const auto& t = totals[i];
-    std::printf("| `%s` | %.3f | %.4f | %+.3f%% | %.3e | %.2f%% |\n", specs[i].text.c_str(), t.average_bits(),
-                t.perplexity(), 100.0 * (t.perplexity() / reference_ppl - 1.0), t.mean_kl(),
-                100.0 * t.top1_agreement());
+  if (options.plot) eval::write_output(*options.plot, pareto_chart(report, options.plot_y));
+  if (options.json) eval::write_output(*options.json, eval::json_report(report));
+  if (options.csv) eval::write_output(*options.csv, eval::csv_report(report));
+  if (options.json != eval::kStdoutPath && options.csv != eval::kStdoutPath &&
+      options.plot != eval::kStdoutPath) {
+    eval::write_output(std::string(eval::kStdoutPath), eval::markdown_report(report));
   }
   return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "cli/args.hpp"
 #include "cli/tool_main.hpp"
+#include "eval/output_file.hpp"
 #include "kvbits/core/bit_width.hpp"
 #include "kvbits/core/error.hpp"
 #include "model/gguf_model.hpp"
@@ -22,6 +23,7 @@
 #include "model/token_features.hpp"
 #include "model/tool_cache.hpp"
 #include "model/toy.hpp"
+#include "report/token_view_html.hpp"
 
 namespace {
 
@@ -46,6 +48,8 @@ constexpr std::string_view kUsageTail =
                       scales calibrated on the prompt's keys
   --temperature T     0 = greedy (default), otherwise softmax sampling at temperature T
   --seed S            random seed for sampling (default 0)
+  --html FILE         also write a page showing each token coloured by the key/value widths it
+                      holds at the end, per layer, and the cache's bits/element over the sequence
   --help              this text
 )";
 
@@ -62,6 +66,7 @@ struct Options {
   std::string policy = "fp16";
   float temperature = 0.0f;
   std::uint64_t seed = 0;
+  std::optional<std::string> html;
   bool help = false;
 };
 
@@ -82,6 +87,8 @@ Options parse_options(int argc, char** argv) {
       options.temperature = static_cast<float>(args.number());
     } else if (name == "--seed") {
       options.seed = args.count();
+    } else if (name == "--html") {
+      options.html = args.value();
     } else if (name == "--help") {
       args.no_value();
       options.help = true;
@@ -118,6 +125,19 @@ std::string histogram_line(const std::array<std::size_t, kvbits::kSupportedBits.
   return line.empty() ? "(empty)" : line;
 }
 
+// The widths every stored token holds now, per layer, for the token view.
+std::vector<std::vector<kvbits::report::TokenWidths>> stored_widths(const kvbits::model::ToolCache& cache,
+                                                                    std::size_t layers) {
+  std::vector<std::vector<kvbits::report::TokenWidths>> widths(layers);
+  for (std::size_t layer = 0; layer < layers; ++layer) {
+    for (std::size_t token = 0; token < cache.size(layer); ++token) {
+      const kvbits::BitDecision bits = cache.token_bits(layer, token);
+      widths[layer].push_back({bits.key_bits, bits.value_bits, cache.in_residual(layer, token)});
+    }
+  }
+  return widths;
+}
+
 int run(const Options& options) {
   const kvbits::model::PolicySpec spec = kvbits::model::parse_policy(options.policy);
   kvbits::model::Sampler sampler(options.temperature, options.seed);
@@ -152,8 +172,16 @@ int run(const Options& options) {
   const auto start = std::chrono::steady_clock::now();
   std::size_t position = 0;
   kvbits::model::TokenFeatureFeeder features(config.vocab);
+  // For --html: each token's text and the cache's bits/element once it is stored.
+  kvbits::report::TokenView view;
+  const auto forward = [&](std::int32_t token, std::size_t at) {
+    model.forward(token, at, cache, logits);
+    if (options.html) view.bits_per_element.push_back(cache.bits_per_element());
+  };
   for (; position < prompt.size(); ++position) {
-    model.forward(prompt[position], position, cache, logits);
+    view.tokens.push_back(position == 0 ? std::string("<s>")
+                                        : tokenizer.token_text(prompt[position], prompt[position - 1]));
+    forward(prompt[position], position);
     if (spec.needs_token_features() && position + 1 < prompt.size()) {
       features.feed(cache, logits, prompt[position], position, prompt[position + 1]);
     }
@@ -165,11 +193,13 @@ int run(const Options& options) {
     if (spec.needs_token_features()) features.feed(cache, logits, previous, position - 1, next);
     // The model marks the end of a story with EOS or a fresh BOS.
     if (next == tokenizer.eos() || next == tokenizer.bos()) break;
-    std::cout << tokenizer.token_text(next, previous) << std::flush;
+    const std::string text = tokenizer.token_text(next, previous);
+    std::cout << text << std::flush;
+    view.tokens.push_back(text);
     ++generated;
     previous = next;
     if (generated == to_generate) break;
-    model.forward(next, position++, cache, logits);
+    forward(next, position++);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
@@ -190,6 +220,14 @@ int run(const Options& options) {
               memory.total.average_bits);
   std::printf("precision: keys   %s (token x layer)\n", histogram_line(memory.total.histogram.key).c_str());
   std::printf("           values %s\n", histogram_line(memory.total.histogram.value).c_str());
+  if (options.html) {
+    view.model = description;
+    view.policy = spec.text;
+    view.prompt_tokens = prompt.size();
+    view.layers = stored_widths(cache, config.layers);
+    kvbits::eval::write_output(*options.html, kvbits::report::token_view_html(view));
+    std::printf("view:      %s\n", options.html->c_str());
+  }
   return 0;
 }
 

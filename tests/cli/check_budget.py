@@ -21,7 +21,7 @@ def main(argv=None):
     parser.add_argument("--text", required=True)
     parser.add_argument("--policy", action="append", required=True, help="budget:BITS:POLICY")
     args = parser.parse_args(argv)
-    command = [args.eval_binary, "--model", args.model, "--text", args.text, "--json"]
+    command = [args.eval_binary, "--model", args.model, "--text", args.text, "--json", "-"]
     for policy in args.policy:
         command += ["--policy", policy]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -21,7 +21,7 @@ def main(argv=None):
     parser.add_argument("--positions", type=int, required=True)
     args = parser.parse_args(argv)
     command = [args.eval_binary, "--model", args.model, "--text", args.text, "--policy", "fp32",
-               "--json"]
+               "--json", "-"]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         print(f"check_perplexity: FAIL: {' '.join(command)} exited with "

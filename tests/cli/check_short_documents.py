@@ -40,7 +40,7 @@ def main(argv=None):
     all_float = [f"static:4,2,{group},w=32,s=4", f"static:2,2,{group},w=64"]
     partly_quantized = f"static:4,2,{group},w=8,s=4"
     policies = all_float + [partly_quantized] + args.policy
-    command = [args.eval_binary, "--model", args.model, "--text", DOCUMENTS, "--json"]
+    command = [args.eval_binary, "--model", args.model, "--text", DOCUMENTS, "--json", "-"]
     for policy in policies:
         command += ["--policy", policy]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -56,7 +56,7 @@ def fail(message):
 
 def run_eval(binary, model, text, stories, max_tokens, policies):
     command = [binary, "--model", model, "--text", text, "--stories", str(stories),
-               "--max-tokens", str(max_tokens), "--json"]
+               "--max-tokens", str(max_tokens), "--json", "-"]
     for policy in policies:
         command += ["--policy", policy]
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
