@@ -20,7 +20,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/bit_decision_text.hpp"
 #include "support/cache_test_data.hpp"
+#include "support/fuzz_corpus.hpp"
 #include "support/require_error.hpp"
 
 #include "kvbits/cache/quantized_kv_cache.hpp"
@@ -30,11 +32,11 @@
 #include "kvbits/controller/inputs.hpp"
 #include "kvbits/controller/loss.hpp"
 #include "kvbits/controller/mlp.hpp"
-#include "kvbits/core/random.hpp"
 #include "kvbits/controller/trainer.hpp"
 #include "kvbits/controller/training_set.hpp"
 #include "kvbits/controller/weight_file.hpp"
 #include "kvbits/controller/width_list.hpp"
+#include "kvbits/core/random.hpp"
 #include "kvbits/features/age_feature.hpp"
 #include "kvbits/features/attention_variance_feature.hpp"
 #include "kvbits/features/confidence_feature.hpp"
@@ -45,13 +47,6 @@
 #include "kvbits/features/received_mass_feature.hpp"
 #include "kvbits/policy/budget_policy.hpp"
 #include "kvbits/policy/learned_policy.hpp"
-
-namespace Catch {
-template <>
-struct StringMaker<kvbits::BitDecision> {
-  static std::string convert(const kvbits::BitDecision& bits) { return kvbits::to_string(bits); }
-};
-}  // namespace Catch
 
 namespace {
 
@@ -221,19 +216,6 @@ void check_gradients(Net net, const TrainingSet<Net>& set, const kvbits::LossOpt
   }
   CHECK(checked == Net::kParameterCount);
   CHECK(largest > 1e-3);  // the check compared real gradients, not zeros
-}
-
-/// Writes `bytes` into tests/fuzz/corpus/controller/<name> when KVBITS_WRITE_FUZZ_CORPUS=1,
-/// so the committed fuzz corpus is regenerated from the same cases the tests check.
-void save_corpus(const std::string& name, const std::vector<std::byte>& bytes) {
-  const char* flag = std::getenv("KVBITS_WRITE_FUZZ_CORPUS");
-  if (flag == nullptr || std::string_view(flag) != "1") return;
-  const auto dir = std::filesystem::path(KVBITS_TESTS_DIR) / "fuzz" / "corpus" / "controller";
-  std::filesystem::create_directories(dir);
-  std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  INFO("writing corpus file " << (dir / name).string());
-  REQUIRE(out.good());
 }
 
 /// Recomputes the header's payload size and checksum, so a test can reach the checks behind them.
@@ -653,7 +635,7 @@ Failure decode_failure(
 TEST_CASE("Weight files round-trip bit for bit", "[controller][weights]") {
   const FileNet net = file_net();
   const std::vector<std::byte> bytes = valid_file();
-  save_corpus("valid_small", bytes);
+  kvbits::test::save_corpus("controller", "valid_small", bytes);
   CHECK(bytes.size() ==
         28 + 4 + (4 + 7) + (4 + 13) + (4 + 7) + 4 + 8 + 4 + 16 + 24 + 24 + 4 * FileNet::kParameterCount);
   CHECK(bytes.size() <= kvbits::max_weight_file_bytes<FileNet>());
@@ -689,7 +671,8 @@ TEST_CASE("A truncated weight file is a clear error at every length", "[controll
   const std::vector<std::byte> bytes = valid_file();
   for (std::size_t length = 0; length < bytes.size(); ++length) {
     const std::vector<std::byte> prefix(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(length));
-    if (length == 20 || length == 100) save_corpus("truncated_at_" + std::to_string(length), prefix);
+    if (length == 20 || length == 100)
+      kvbits::test::save_corpus("controller", "truncated_at_" + std::to_string(length), prefix);
     const Failure failure = decode_failure(prefix);
     INFO("prefix of " << length << " bytes: " << failure.message);
     CHECK(failure.code == Errc::corrupt_data);
@@ -707,8 +690,9 @@ TEST_CASE("A flipped checksum or payload byte is a checksum mismatch", "[control
   for (std::size_t i = kvbits::kWeightFileChecksumOffset; i < bytes.size(); ++i) {
     std::vector<std::byte> flipped = bytes;
     flipped[i] ^= std::byte{0x10};
-    if (i == kvbits::kWeightFileChecksumOffset) save_corpus("flipped_checksum", flipped);
-    if (i == bytes.size() - 1) save_corpus("flipped_payload", flipped);
+    if (i == kvbits::kWeightFileChecksumOffset)
+      kvbits::test::save_corpus("controller", "flipped_checksum", flipped);
+    if (i == bytes.size() - 1) kvbits::test::save_corpus("controller", "flipped_payload", flipped);
     const Failure failure = decode_failure(flipped);
     INFO("byte " << i << ": " << failure.message);
     CHECK(failure.code == Errc::corrupt_data);
@@ -719,21 +703,21 @@ TEST_CASE("A flipped checksum or payload byte is a checksum mismatch", "[control
 TEST_CASE("Wrong magic, version or payload size is a clear error", "[controller][weights]") {
   std::vector<std::byte> bytes = valid_file();
   bytes[0] = std::byte{'X'};
-  save_corpus("bad_magic", bytes);
+  kvbits::test::save_corpus("controller", "bad_magic", bytes);
   Failure failure = decode_failure(bytes);
   CHECK(failure.code == Errc::corrupt_data);
   CHECK_THAT(failure.message, Catch::Contains("not a kvbits controller weight file"));
 
   bytes = valid_file();
   write_u32(bytes, 8, 2);
-  save_corpus("version_2", bytes);
+  kvbits::test::save_corpus("controller", "version_2", bytes);
   failure = decode_failure(bytes);
   CHECK(failure.code == Errc::unsupported);
   CHECK_THAT(failure.message, Catch::Contains("version 2; this build reads version 1"));
 
   bytes = valid_file();
   write_u32(bytes, kvbits::kWeightFilePayloadSizeOffset, 0xffffffffU);
-  save_corpus("huge_payload_size", bytes);
+  kvbits::test::save_corpus("controller", "huge_payload_size", bytes);
   failure = decode_failure(bytes);
   CHECK(failure.code == Errc::corrupt_data);
   CHECK_THAT(failure.message, Catch::Contains("truncated: the header declares 4294967295 payload bytes"));
@@ -780,7 +764,7 @@ TEST_CASE("A file for other features, sizes or widths is rejected with what diff
     OtherWidths other_widths;
     fill_random(other_widths, 22, 1.0, true);
     std::vector<std::byte> bytes = kvbits::encode_weights(other_widths, kFileNames, kFileTraining);
-    save_corpus("other_widths", bytes);
+    kvbits::test::save_corpus("controller", "other_widths", bytes);
     CHECK_THAT(decode_failure(bytes).message,
                Catch::Contains("widths 2,3,4,16 are not the controller's 2,4,8,16"));
 
@@ -788,13 +772,13 @@ TEST_CASE("A file for other features, sizes or widths is rejected with what diff
     OtherSizes other_sizes;
     fill_random(other_sizes, 23, 1.0, true);
     bytes = kvbits::encode_weights(other_sizes, kFileNames, kFileTraining);
-    save_corpus("other_sizes", bytes);
+    kvbits::test::save_corpus("controller", "other_sizes", bytes);
     CHECK_THAT(decode_failure(bytes).message,
                Catch::Contains("layer sizes 3-6-2x7 are not the controller's 3-5-4-2x4"));
 
     constexpr std::array<std::string_view, 3> other_names = {"log_position", "layer", "rarity"};
     bytes = kvbits::encode_weights(file_net(), other_names, kFileTraining);
-    save_corpus("other_names", bytes);
+    kvbits::test::save_corpus("controller", "other_names", bytes);
     CHECK(decode_failure(bytes).code == Errc::invalid_argument);
   }
 }
@@ -809,7 +793,7 @@ TEST_CASE("Out-of-range values behind a valid checksum are corrupt data", "[cont
     std::vector<std::byte> b = bytes;
     write_u32(b, offset, value);
     reseal(b);
-    save_corpus(name, b);
+    kvbits::test::save_corpus("controller", name, b);
     return decode_failure(b);
   };
   const std::uint32_t nan = 0x7fc00000U, negative = 0xbf800000U;

@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 
 #include "gguf/gguf.hpp"
+#include "support/fuzz_corpus.hpp"
 #include "support/gguf_writer.hpp"
 #include "support/shared_data.hpp"
 
@@ -52,19 +53,6 @@ struct Failure {
   std::string message;
 };
 
-/// Writes `bytes` into tests/fuzz/corpus/gguf/<name> when KVBITS_WRITE_FUZZ_CORPUS=1,
-/// so the committed fuzz corpus is regenerated from the same cases the tests check.
-void save_corpus(const std::string& name, const std::vector<std::byte>& bytes) {
-  const char* flag = std::getenv("KVBITS_WRITE_FUZZ_CORPUS");
-  if (flag == nullptr || std::string_view(flag) != "1") return;
-  const auto dir = std::filesystem::path(KVBITS_TESTS_DIR) / "fuzz" / "corpus" / "gguf";
-  std::filesystem::create_directories(dir);
-  std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  INFO("writing corpus file " << (dir / name).string());
-  REQUIRE(out.good());
-}
-
 /// Runs `call` expecting it to throw kvbits::Error; fails the test when it returns.
 template <class Call>
 Failure failure_of(Call&& call, const std::string& description) {
@@ -80,7 +68,7 @@ Failure failure_of(Call&& call, const std::string& description) {
 /// Parses `bytes` expecting a kvbits::Error; saves the bytes as corpus entry `name`
 /// unless the name is empty (parameter sweeps keep one representative).
 Failure parse_failure(const std::string& name, const std::vector<std::byte>& bytes) {
-  if (!name.empty()) save_corpus(name, bytes);
+  if (!name.empty()) kvbits::test::save_corpus("gguf", name, bytes);
   return failure_of([&] { (void)File::parse(bytes); }, "parsing broken file '" + name + "'");
 }
 
@@ -309,7 +297,7 @@ TEST_CASE("gguf: every metadata value type reads back", "[gguf]") {
         .add_i64("t.i64pos", 7)
         .add_f64("t.f64", -1.5);
     const auto bytes = w.build();
-    save_corpus("valid_all_types_v" + std::to_string(version), bytes);
+    kvbits::test::save_corpus("gguf", "valid_all_types_v" + std::to_string(version), bytes);
     const File f = File::parse(bytes);
     CHECK(f.version() == version);
     CHECK(f.tensors().empty());
@@ -413,7 +401,7 @@ TEST_CASE("gguf: arrays of every kind, including nested arrays", "[gguf]") {
       .add_string_array("a.empty", {})
       .add_u32("after", 42);  // proves the parser skipped each array exactly
   const auto bytes = w.build();
-  save_corpus("valid_arrays", bytes);
+  kvbits::test::save_corpus("gguf", "valid_arrays", bytes);
   const File f = File::parse(bytes);
 
   CHECK(f.get_string_array("a.strings") == std::vector<std::string>{"", "x", "hello world"});
@@ -466,7 +454,8 @@ TEST_CASE("gguf: f16, bf16 and q8_0 tensors convert to the known floats", "[gguf
         .add_tensor("q8", {32, 2, 1, 1}, id::kQ8_0, q8)
         .add_tensor("plain", {3}, id::kF32, kvbits::test::f32_bytes({0.5F, -1.0F, 1e30F}));
     const auto bytes = w.build();
-    if (alignment != 4096) save_corpus("valid_tensors_align" + std::to_string(alignment), bytes);
+    if (alignment != 4096)
+      kvbits::test::save_corpus("gguf", "valid_tensors_align" + std::to_string(alignment), bytes);
     const File f = File::parse(bytes);
     CHECK(f.alignment() == alignment);
     CHECK(f.data_offset() % alignment == 0);
@@ -547,7 +536,7 @@ TEST_CASE("gguf: f16, bf16 and q8_0 tensors convert to the known floats", "[gguf
 
 TEST_CASE("gguf: a file is movable and owns its bytes", "[gguf]") {
   auto small = small_file();
-  save_corpus("valid_small", small.bytes);
+  kvbits::test::save_corpus("gguf", "valid_small", small.bytes);
   File a = File::parse(small.bytes);
   std::fill(small.bytes.begin(), small.bytes.end(), std::byte{0xAB});  // the copy is independent
   File b = std::move(a);
@@ -588,8 +577,9 @@ TEST_CASE("gguf: truncation at every byte is an error, never a crash", "[gguf]")
   }
   CHECK(rejected == small.bytes.size());
   for (const std::size_t n : {60UL, small.writer.info_offset(1) + 3, small.bytes.size() - 1}) {
-    save_corpus("truncated_at_" + std::to_string(n),
-                std::vector<std::byte>(small.bytes.begin(), small.bytes.begin() + static_cast<long>(n)));
+    kvbits::test::save_corpus(
+        "gguf", "truncated_at_" + std::to_string(n),
+        std::vector<std::byte>(small.bytes.begin(), small.bytes.begin() + static_cast<long>(n)));
   }
 
   const auto message = [&](std::size_t n) {

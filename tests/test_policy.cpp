@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/bit_decision_text.hpp"
 #include "support/require_error.hpp"
 
 #include "kvbits/core/error.hpp"
@@ -20,13 +21,6 @@
 #include "kvbits/policy/rule_policy.hpp"
 #include "kvbits/policy/static_policy.hpp"
 #include "kvbits/policy/tiered_policy.hpp"
-
-namespace Catch {
-template <>
-struct StringMaker<kvbits::BitDecision> {
-  static std::string convert(const kvbits::BitDecision& bits) { return kvbits::to_string(bits); }
-};
-}  // namespace Catch
 
 namespace {
 
