@@ -606,3 +606,68 @@ TEST_CASE("RulePolicy drives a cache through the residual window", "[cache][poli
     CHECK(cache.token_bits(0, t) == expected);
   }
 }
+
+TEMPLATE_TEST_CASE("a copied cache continues exactly like the original and shares nothing",
+                   "[cache][adaptive]", KVBITS_TEST_BACKENDS) {
+  using Cache = QuantizedKVCache<kvbits::TieredPolicy, TestType>;
+  constexpr std::size_t kLayers = 2;
+  constexpr std::size_t kKvHeads = 2;
+  constexpr std::size_t kHeads = 4;
+  constexpr std::size_t kDim = 32;
+  constexpr std::size_t kWidth = kKvHeads * kDim;
+  constexpr std::size_t kPrefill = 40;
+  constexpr std::size_t kSteps = 80;
+  CacheOptions options = make_options(kLayers, kKvHeads, kDim, 100);
+  options.sink_tokens = 2;
+  // Float young tokens, three demotions, keys of much-attended tokens wider: statistics on.
+  const auto policy = kvbits::parse_tiers("4=16/16,16=8/8,32=6/4,*=4/2,k+=0.05");
+  std::mt19937 rng(31);
+  const std::vector<float> keys = random_vector(rng, kSteps * kWidth);
+  const std::vector<float> values = random_vector(rng, kSteps * kWidth);
+  const std::vector<float> queries = random_vector(rng, kSteps * kHeads * kDim);
+  // One decode step: append token t to every layer, then attend with its query.
+  const auto step = [&](Cache& cache, std::size_t t) {
+    std::vector<float> out(kLayers * kHeads * kDim);
+    for (std::size_t l = 0; l < kLayers; ++l) {
+      cache.append(l, std::span<const float>(keys).subspan(t * kWidth, kWidth),
+                   std::span<const float>(values).subspan(t * kWidth, kWidth), TokenInfo{l, t, 0, {}});
+      cache.attend(l, std::span<const float>(queries).subspan(t * kHeads * kDim, kHeads * kDim),
+                   std::span<float>(out).subspan(l * kHeads * kDim, kHeads * kDim));
+    }
+    return out;
+  };
+  Cache original(options, policy);
+  for (std::size_t t = 0; t < kPrefill; ++t) step(original, t);
+
+  Cache copy(original);
+  Cache assigned(options, policy);
+  step(assigned, 0);
+  assigned = original;
+  for (std::size_t t = kPrefill; t < kSteps; ++t) {
+    const auto expected = step(original, t);
+    REQUIRE(step(copy, t) == expected);  // bit-identical: same bytes, statistics and decisions
+    REQUIRE(step(assigned, t) == expected);
+  }
+  for (std::size_t l = 0; l < kLayers; ++l) {
+    for (std::size_t t = 0; t < kSteps; ++t) {
+      CHECK(copy.token_bits(l, t) == original.token_bits(l, t));
+      const AttentionStats a = copy.attention_stats(l, t);
+      const AttentionStats b = original.attention_stats(l, t);
+      CHECK(a.queries == b.queries);
+      CHECK(a.sum == b.sum);
+      CHECK(a.max == b.max);
+    }
+  }
+  CHECK(copy.memory().total.bytes == original.memory().total.bytes);
+  CHECK(copy.memory().total.reserved_bytes == original.memory().total.reserved_bytes);
+
+  // The copy owns its pages: clearing it leaves the original's tokens as they were.
+  std::vector<float> before_keys, before_values, after_keys, after_values;
+  decode_cache(original, 0, before_keys, before_values);
+  copy.clear();
+  CHECK(copy.size(0) == 0);
+  CHECK(original.size(0) == kSteps);
+  decode_cache(original, 0, after_keys, after_values);
+  CHECK(after_keys == before_keys);
+  CHECK(after_values == before_values);
+}

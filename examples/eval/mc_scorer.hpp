@@ -11,7 +11,6 @@
 
 #include "eval/mc_items.hpp"
 #include "eval/mc_scoring.hpp"
-#include "eval/mirrored_caches.hpp"
 #include "kvbits/features/unigram_table.hpp"
 #include "model/calibration.hpp"
 #include "model/eval_metrics.hpp"
@@ -66,8 +65,9 @@ inline TokenizedItem tokenize_item(const McItem& item, const model::Tokenizer& t
  * Scores the choices of multiple-choice items with one model and any cache policy: a choice's
  * score is the sum over its tokens of log p(token | context, the choice's earlier tokens).
  *
- * The context runs once per item through four identical caches (MirroredCaches); each choice
- * then continues on its own cache. The last context position's distribution, which scores every
+ * The context runs once per item into one cache, which is then copied (a deep copy of a
+ * QuantizedKVCache continues exactly as the original would); each choice continues on its own
+ * copy. The last context position's distribution, which scores every
  * choice's first token, is computed once. Rule policies get each token's features with the
  * token that follows it in the choice being scored.
  */
@@ -95,21 +95,17 @@ class McScorer {
                                           const model::KeySamples& samples) {
     check(item);
     const std::size_t capacity = item.positions();
+    auto context_cache = model::make_cache(spec, model_.config(), capacity, &samples);
+    const std::size_t n = item.context.size();
+    for (std::size_t p = 0; p < n; ++p) {
+      model_.forward(item.context[p], p, context_cache, context_logits_);
+      if (spec.needs_token_features() && p + 1 < n)
+        features_.feed(context_cache, context_logits_, item.context[p], p, item.context[p + 1]);
+    }
     std::vector<model::ToolCache> caches;
     caches.reserve(kChoices);
-    for (std::size_t c = 0; c < kChoices; ++c)
-      caches.push_back(model::make_cache(spec, model_.config(), capacity, &samples));
-    const std::size_t n = item.context.size();
-    {
-      MirroredCaches<model::ToolCache> mirrored(caches);
-      for (std::size_t p = 0; p < n; ++p) {
-        model_.forward(item.context[p], p, mirrored, context_logits_);
-        if (spec.needs_token_features() && p + 1 < n) {
-          for (auto& cache : caches)
-            features_.feed(cache, context_logits_, item.context[p], p, item.context[p + 1]);
-        }
-      }
-    }
+    for (std::size_t c = 0; c + 1 < kChoices; ++c) caches.push_back(context_cache);
+    caches.push_back(std::move(context_cache));
     model::log_softmax(context_logits_, log_probs_);
     const std::vector<double> first = log_probs_;  // scores every ending's first token
     std::array<ChoiceScore, kChoices> scores{};

@@ -120,6 +120,31 @@ class LayerStore {
     stored_bytes_ = stored_bytes_ + kv_heads_ * row_bytes_[target] - kv_heads_ * row_bytes_[old.stream];
   }
 
+  /**
+   * Becomes a copy of `other`, a store configured with the same options (so
+   * the same streams): its tokens, their widths and statistics, with the
+   * same room reserved.
+   * Strong guarantee. @throws std::bad_alloc.
+   */
+  void copy_contents(const LayerStore& other) {
+    std::array<PagedStream, kStreamCount> streams;
+    std::array<SlotStatistics, kStreamCount> statistics;
+    for (std::size_t s = 0; s < kStreamCount; ++s) {
+      streams[s] = other.streams_[s].clone();
+      if (keep_statistics_) statistics[s].copy_contents(other.statistics_[s], streams[s].slot_capacity());
+    }
+    std::vector<TokenSlot> index;
+    index.reserve(std::max(index_.capacity(), other.index_.size()));
+    index.assign(other.index_.begin(), other.index_.end());
+    // Nothing below throws.
+    streams_ = std::move(streams);
+    statistics_ = std::move(statistics);
+    index_ = std::move(index);
+    stored_bytes_ = other.stored_bytes_;
+    queries_ = other.queries_;
+    samples_ = other.samples_;
+  }
+
   /// Releases the spare pages of stream `s` beyond one.
   void trim(std::size_t s) noexcept { streams_[s].trim(); }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <new>
@@ -197,6 +198,31 @@ class PagedStream {
     if (pages_.size() < 2 || (pages_.size() - 2) * page_tokens_ < count_) return;
     const std::size_t keep = page_count() + 1;
     while (pages_.size() > keep) pages_.pop_back();
+  }
+
+  /**
+   * @return a deep copy: the same formats and geometry, tokens, allocated
+   * pages and slot room, so room reserved here is reserved in the copy.
+   * @throws std::bad_alloc.
+   */
+  [[nodiscard]] PagedStream clone() const {
+    PagedStream copy;
+    copy.key_format_ = key_format_;
+    copy.value_format_ = value_format_;
+    copy.key_row_ = key_row_;
+    copy.value_row_ = value_row_;
+    copy.kv_heads_ = kv_heads_;
+    copy.page_tokens_ = page_tokens_;
+    copy.alignment_ = alignment_;
+    copy.count_ = count_;
+    copy.pages_.reserve(pages_.capacity());
+    for (const AlignedPage& page : pages_) {
+      copy.pages_.emplace_back(page_bytes(), alignment_);
+      std::memcpy(copy.pages_.back().data(), page.data(), page_bytes());
+    }
+    copy.slot_token_.reserve(slot_token_.capacity());
+    copy.slot_token_.assign(slot_token_.begin(), slot_token_.end());
+    return copy;
   }
 
   /// Bytes allocated for pages and slot bookkeeping.

@@ -4,6 +4,7 @@
 #include "kvbits/core/simd_headers.hpp"
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -90,6 +91,37 @@ class QuantizedKVCache {
     value_work_.resize(width);
     repack_.configure(options_);
   }
+
+  /**
+   * A deep copy: every token at its current widths, the window, demotion
+   * state, attention statistics, key scales and a copy of the policy (a
+   * RandomPolicy's copy continues the same draws). Forks a conversation that
+   * shares a prompt: prefill once, copy, continue each copy on its own; the
+   * copies share nothing. Costs the allocation and copy of every page.
+   * @throws std::bad_alloc (or what copying the policy throws).
+   */
+  QuantizedKVCache(const QuantizedKVCache& other) requires std::copy_constructible<P>
+      : QuantizedKVCache(other.options_, other.policy_) {
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      layers_[l].store.copy_contents(other.layers_[l].store);
+      layers_[l].notes = other.layers_[l].notes;
+    }
+    basis_ = other.basis_;
+    tally_ = other.tally_;
+  }
+
+  /// Becomes a deep copy of `other` (see the copy constructor). Strong guarantee.
+  QuantizedKVCache& operator=(const QuantizedKVCache& other) requires std::copy_constructible<P> {
+    if (this != &other) {
+      QuantizedKVCache copy(other);
+      *this = std::move(copy);
+    }
+    return *this;
+  }
+
+  QuantizedKVCache(QuantizedKVCache&&) = default;
+  QuantizedKVCache& operator=(QuantizedKVCache&&) = default;
+  ~QuantizedKVCache() = default;
 
   /// @return the options the cache was built with.
   [[nodiscard]] const CacheOptions& options() const noexcept { return options_; }

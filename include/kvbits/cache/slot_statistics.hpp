@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -30,6 +31,19 @@ class SlotStatistics {
     last_.reserve(slots);
     first_query_.reserve(slots);
     first_sample_.reserve(slots);
+  }
+
+  /// Becomes a copy of `other` with room for `slots` entries. Strong guarantee. @throws std::bad_alloc.
+  void copy_contents(const SlotStatistics& other, std::size_t slots) {
+    SlotStatistics copy;
+    copy.reserve(std::max(slots, other.sum_.size()));
+    copy.sum_.assign(other.sum_.begin(), other.sum_.end());
+    copy.sum_squares_.assign(other.sum_squares_.begin(), other.sum_squares_.end());
+    copy.max_.assign(other.max_.begin(), other.max_.end());
+    copy.last_.assign(other.last_.begin(), other.last_.end());
+    copy.first_query_.assign(other.first_query_.begin(), other.first_query_.end());
+    copy.first_sample_.assign(other.first_sample_.begin(), other.first_sample_.end());
+    *this = std::move(copy);
   }
 
   /// Appends a token seen by no query yet; the layer had counted `queries` and `samples`.
