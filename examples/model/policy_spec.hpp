@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,15 +23,17 @@
 #include "kvbits/policy/rule_policy.hpp"
 #include "kvbits/policy/static_policy.hpp"
 #include "kvbits/policy/tiered_policy.hpp"
+#include "learn/tool_controller.hpp"
 #include "model/token_features.hpp"
 
 namespace kvbits::model {
 
 /// The policies a tool can run without a budget.
-using BasePolicy = PolicyVariant<StaticPolicy, TieredPolicy, RandomPolicy, RulePolicy>;
+using BasePolicy =
+    PolicyVariant<StaticPolicy, TieredPolicy, RandomPolicy, RulePolicy, learn::ToolLearnedPolicy>;
 /// Every policy a tool can run: one of the base policies, or one under a bits budget.
-using ToolPolicy =
-    PolicyVariant<StaticPolicy, TieredPolicy, RandomPolicy, RulePolicy, BudgetPolicy<BasePolicy>>;
+using ToolPolicy = PolicyVariant<StaticPolicy, TieredPolicy, RandomPolicy, RulePolicy,
+                                 learn::ToolLearnedPolicy, BudgetPolicy<BasePolicy>>;
 
 /**
  * Reads the items of a `rule:` policy: the default widths `K/V`, then `FEATURE>T=K/V` rules over
@@ -81,6 +84,11 @@ inline constexpr std::string_view kPolicyHelp =
                                                                (entropy, next_token_probability,
                                                                max_probability, rarity; needs
                                                                w>=1)
+                        learned:PATH[,budget=B][,q=Q]          a trained controller (kvbits-train's
+                                                               weight file, PATH without commas);
+                                                               q=Q: cheapest width with cumulative
+                                                               probability >= Q instead of the most
+                                                               probable; w=1 unless given (w>=1)
                         budget:BITS:POLICY                     POLICY held to BITS bits/element
                       each followed by [,g=G][,w=R][,s=S][,t=hadamard|scale]
 )";
@@ -88,15 +96,16 @@ inline constexpr std::string_view kPolicyHelp =
 /** Text of the accepted policy syntax, for error messages. */
 inline constexpr std::string_view kPolicySyntax =
     "fp32 | fp16 | static:K,V | tiers:AGE=K/V,...,*=K/V[,k+=T][,v+=T] | random:K/V:W,...[,seed=N] | "
-    "rule:K/V[,FEATURE>T=K/V]... | budget:BITS:POLICY, each followed by "
+    "rule:K/V[,FEATURE>T=K/V]... | learned:PATH[,budget=B][,q=Q] | budget:BITS:POLICY, each followed by "
     "[,g=G][,w=R][,s=S][,t=hadamard|scale]";
 
 /// Which kind of policy a specification names.
 enum class PolicyKind {
-  fixed,   ///< fp32, fp16, static:K,V
-  tiers,   ///< TieredPolicy: widths by age
-  random,  ///< RandomPolicy: widths drawn from a mix
-  rule,    ///< RulePolicy over the runner's write-time features
+  fixed,    ///< fp32, fp16, static:K,V
+  tiers,    ///< TieredPolicy: widths by age
+  random,   ///< RandomPolicy: widths drawn from a mix
+  rule,     ///< RulePolicy over the runner's write-time features
+  learned,  ///< learn::ToolLearnedPolicy read from a weight file
 };
 
 /**
@@ -111,6 +120,10 @@ enum class PolicyKind {
  *  - `rule:K/V[,FEATURE>T=K/V]...`: K/V unless a write-time feature (entropy,
  *    next_token_probability, max_probability, rarity) exceeds T; needs w >= 1, since the features of a
  *    token are known only after its forward pass.
+ *  - `learned:PATH[,budget=B][,q=Q]`: the tools' learned controller (learn::ToolLearnedPolicy)
+ *    with the weights of PATH (kvbits-train); `budget=B` is `budget:B:` written inside, `q=Q`
+ *    the width rule of LearnedPolicyOptions::quantile. It reads the runner's write-time
+ *    features, so its window is 1 unless `w=` sets it (w=0 is refused).
  *  - `budget:BITS:POLICY`: POLICY lowered online so the cache averages BITS bits per element.
  */
 struct PolicySpec {
@@ -124,6 +137,10 @@ struct PolicySpec {
   std::size_t residual_window = 0;                  ///< w=
   std::size_t sink_tokens = 0;                      ///< s=
   KeyTransform key_transform = KeyTransform::none;  ///< t=; keys only
+  std::string weights;                              ///< PATH (learned)
+  std::optional<double> quantile;                   ///< q= (learned)
+  /// The controller read from `weights` once at parse time (learned); null otherwise.
+  std::shared_ptr<const learn::ToolLearnedPolicy> learned;
 
   /// @return true when the key transform needs calibration statistics before use.
   [[nodiscard]] bool needs_calibration() const noexcept {
@@ -131,7 +148,9 @@ struct PolicySpec {
   }
 
   /// @return true when the policy reads the runner's write-time features.
-  [[nodiscard]] bool needs_token_features() const noexcept { return kind == PolicyKind::rule; }
+  [[nodiscard]] bool needs_token_features() const noexcept {
+    return kind == PolicyKind::rule || kind == PolicyKind::learned;
+  }
 
   /**
    * Cache options for a model of the given shape.
@@ -170,6 +189,14 @@ struct PolicySpec {
         return finish(RandomPolicy(parse_width_mix(items), seed));
       case PolicyKind::rule:
         return finish(parse_rule_policy(items, text));
+      case PolicyKind::learned:
+        if (learned == nullptr) {
+          std::string message = "policy '";
+          message += text;
+          message += "' has no controller weights loaded";
+          throw Error(Errc::invalid_argument, message);
+        }
+        return finish(*learned);
       case PolicyKind::fixed:
         break;
     }
@@ -225,12 +252,89 @@ inline bool apply_cache_option(std::string_view item, PolicySpec& spec) {
   return true;
 }
 
+// Applies one of the learned policy's own items (budget=B, q=Q) to `spec`.
+inline void apply_learned_option(std::string_view item, PolicySpec& spec) {
+  const auto fail = [&](std::string_view why) {
+    std::string message = "policy '";
+    message += spec.text;
+    message += "': '";
+    message += item;
+    message += "' ";
+    message += why;
+    return Error(Errc::invalid_argument, message);
+  };
+  if (item.starts_with("budget=")) {
+    const auto target = kvbits::detail::parse_number<double>(item.substr(7));
+    if (!target || *target <= 0.0) throw fail("is not a positive number of bits per element");
+    if (spec.budget) throw fail("gives the budget a second time");
+    spec.budget = *target;
+  } else if (item.starts_with("q=")) {
+    const auto q = kvbits::detail::parse_number<double>(item.substr(2));
+    if (!q || *q <= 0.0 || *q > 1.0) throw fail("is not a quantile in (0, 1]");
+    spec.quantile = *q;
+  } else {
+    throw fail("is not an item of learned:PATH[,budget=B][,q=Q] nor a cache option g=, w=, s=, t=");
+  }
+}
+
+// The learned policy's window: 1 unless `items` set w=, which must then be >= 1 (the controller
+// reads write-time features, known only after the token's forward pass).
+inline void finish_learned_options(PolicySpec& spec, std::string_view items) {
+  bool window_given = false;
+  for (const std::string_view raw : kvbits::detail::split(items, ',')) {
+    window_given = window_given || kvbits::detail::trim(raw).starts_with("w=");
+  }
+  if (!window_given) spec.residual_window = 1;
+  if (spec.residual_window >= 1) return;
+  std::string message = "policy '";
+  message += spec.text;
+  message +=
+      "': the learned controller reads features known only after a token's forward pass; use w=1 or more";
+  throw Error(Errc::invalid_argument, message);
+}
+
+// The LearnedPolicyOptions of a learned spec: the controller's decision ages and q=.
+inline LearnedPolicyOptions learned_options(const PolicySpec& spec) {
+  LearnedPolicyOptions options;
+  options.decision_ages.assign(learn::kDecisionAges.begin(), learn::kDecisionAges.end());
+  options.quantile = spec.quantile;
+  return options;
+}
+
 }  // namespace detail
 
 /**
+ * The cache options of a learned policy without its weights, as kvbits-label needs them to label
+ * decisions the way `learned:PATH,OPTIONS` will make them.
+ * @param options g=, w=, s=, t= items separated by commas (may be empty); w defaults to 1
+ * @return a learned specification with no controller loaded (make_policy() refuses it).
+ * @throw Error(invalid_argument) naming an item that does not parse.
+ */
+inline PolicySpec parse_learned_cache_options(std::string_view options) {
+  PolicySpec spec;
+  spec.kind = PolicyKind::learned;
+  spec.text = "learned cache options ";
+  spec.text += options;
+  for (const std::string_view raw : kvbits::detail::split(options, ',')) {
+    const std::string_view item = kvbits::detail::trim(raw);
+    if (item.empty() || detail::apply_cache_option(item, spec)) continue;
+    std::string message = "'";
+    message += options;
+    message += "': '";
+    message += item;
+    message += "' is not a cache option (g=G, w=R, s=S, t=hadamard|scale)";
+    throw Error(Errc::invalid_argument, message);
+  }
+  detail::finish_learned_options(spec, options);
+  return spec;
+}
+
+/**
  * Parses a policy specification (see PolicySpec).
- * @param text e.g. "fp16", "static:4,4", "tiers:1=16/16,4=8/8,*=4/2,g=32", "budget:4.5:tiers:..."
- * @return the parsed specification, its policy built once so that every error shows here;
+ * @param text e.g. "fp16", "static:4,4", "tiers:1=16/16,4=8/8,*=4/2,g=32", "budget:4.5:tiers:...",
+ *             "learned:weights.kvbc,budget=8.5,t=scale"
+ * @return the parsed specification, its policy built once so that every error shows here (a
+ *         learned policy's weight file is read here, once);
  *         cache-level rules (group size dividing head_dim, ...) are checked by the cache itself.
  * @throw Error(invalid_argument) naming the part that does not parse.
  */
@@ -271,6 +375,8 @@ inline PolicySpec parse_policy(std::string_view text) {
     spec.kind = PolicyKind::random;
   } else if (kind == "rule") {
     spec.kind = PolicyKind::rule;
+  } else if (kind == "learned") {
+    spec.kind = PolicyKind::learned;
   } else {
     throw malformed();
   }
@@ -293,9 +399,23 @@ inline PolicySpec parse_policy(std::string_view text) {
     spec.bits = {detail::parse_bits(own[0], text, "key bits"),
                  detail::parse_bits(own[1], text, "value bits")};
   }
-  for (const std::string_view item : own) {
-    if (!spec.items.empty()) spec.items += ',';
-    spec.items += item;
+  if (spec.kind == PolicyKind::learned) {
+    if (own.empty() || own.front().empty() || own.front().find('=') != std::string_view::npos) {
+      std::string message = "policy '";
+      message += spec.text;
+      message += "' needs the weight file first: learned:PATH[,budget=B][,q=Q]";
+      throw Error(Errc::invalid_argument, message);
+    }
+    spec.weights = std::string(own.front());
+    for (std::size_t i = 1; i < own.size(); ++i) detail::apply_learned_option(own[i], spec);
+    detail::finish_learned_options(spec, items);
+    spec.learned = std::make_shared<const learn::ToolLearnedPolicy>(
+        learn::ToolLearnedPolicy::load(spec.weights, {}, detail::learned_options(spec)));
+  } else {
+    for (const std::string_view item : own) {
+      if (!spec.items.empty()) spec.items += ',';
+      spec.items += item;
+    }
   }
   kvbits::detail::require(
       !spec.needs_token_features() || spec.residual_window >= 1, Errc::invalid_argument,

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+// kvbits-train: fits the tools' learned controller to a damage dataset (kvbits-label) and writes
+// its weight file, the one `learned:PATH` policies read.
+#include "kvbits/core/simd_headers.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/args.hpp"
+#include "cli/tool_main.hpp"
+#include "kvbits/controller/trainer.hpp"
+#include "kvbits/controller/weight_file.hpp"
+#include "kvbits/core/error.hpp"
+#include "learn/damage_dataset.hpp"
+#include "learn/tool_controller.hpp"
+#include "learn/training_data.hpp"
+
+namespace {
+
+namespace learn = kvbits::learn;
+using Net = learn::ControllerNet;
+
+constexpr const char* kUsage = R"(usage: kvbits-train --data DATA.kvbd --out WEIGHTS.kvbc [options]
+
+Trains the tools' learned controller (examples/learn/tool_controller.hpp) on a damage dataset
+written by kvbits-label, and writes its weight file (use it as --policy learned:WEIGHTS.kvbc).
+
+Labels: a head's target width is the cheapest whose measured damage is <= tau; the damage enters
+the loss in units of tau, capped at --cap. Loss per sample, summed over the key and value heads:
+  ce * CE(target) + lambda * sum_b p(b) cost(b) + mu * sum_b p(b) min(damage(b) / tau, cap)
+with cost(b) = storage bits/element of width b at the dataset's cache options / 16. Whole
+documents (a --holdout share, seeded) are held back for early stopping; Adam on mini-batches,
+deterministic for a given seed and build. Raise lambda for cheaper controllers.
+
+options:
+  --data PATH         the dataset (required)
+  --out PATH          the weight file to write
+  --tau T             damage tolerance, nats per position (default 1e-6)
+  --lambda L          weight of the expected cost (default 1)
+  --mu M              weight of the expected damage (default 1)
+  --ce W              weight of the cross-entropy to the targets (default 1)
+  --cap C             cap of the damage in units of tau (default 100)
+  --epochs N          most epochs (default 200)
+  --patience N        stop after N epochs without a lower held-back loss (default 20)
+  --batch N           samples per Adam step (default 64)
+  --learning-rate R   Adam step size (default 0.001)
+  --seed S            initial weights, batch order and held-back documents (default 1)
+  --holdout F         share of the training documents held back (default 0.2)
+  --quiet             no line per epoch
+  --help              this text
+
+Prints one line per epoch (the three loss terms on the training batches and on the held-back
+documents, the held-back loss and per-head accuracy), then what the kept controller chooses on
+the held-back documents: mean bits/element and mean damage per decision age.
+)";
+
+struct Options {
+  std::optional<std::string> data;
+  std::optional<std::string> out;
+  learn::LabelRule rule;
+  double lambda = 1.0;
+  double mu = 1.0;
+  double ce = 1.0;
+  std::size_t epochs = 200;
+  std::size_t patience = 20;
+  std::size_t batch = 64;
+  double learning_rate = 1e-3;
+  std::uint64_t seed = 1;
+  double holdout = 0.2;
+  bool quiet = false;
+  bool help = false;
+};
+
+Options parse_options(int argc, char** argv) {
+  Options options;
+  kvbits::cli::ArgCursor args(argc, argv);
+  while (!args.done()) {
+    const std::string name = args.next_option();
+    if (name == "--data") {
+      options.data = args.value();
+    } else if (name == "--out") {
+      options.out = args.value();
+    } else if (name == "--tau") {
+      options.rule.tau = args.number();
+    } else if (name == "--lambda") {
+      options.lambda = args.number();
+    } else if (name == "--mu") {
+      options.mu = args.number();
+    } else if (name == "--ce") {
+      options.ce = args.number();
+    } else if (name == "--cap") {
+      options.rule.damage_cap = args.number();
+    } else if (name == "--epochs") {
+      options.epochs = static_cast<std::size_t>(args.count());
+    } else if (name == "--patience") {
+      options.patience = static_cast<std::size_t>(args.count());
+    } else if (name == "--batch") {
+      options.batch = static_cast<std::size_t>(args.count());
+    } else if (name == "--learning-rate") {
+      options.learning_rate = args.number();
+    } else if (name == "--seed") {
+      options.seed = args.count();
+    } else if (name == "--holdout") {
+      options.holdout = args.number();
+    } else if (name == "--quiet") {
+      args.no_value();
+      options.quiet = true;
+    } else if (name == "--help") {
+      args.no_value();
+      options.help = true;
+    } else {
+      throw kvbits::Error(kvbits::Errc::invalid_argument, "unknown option " + name + " (see --help)");
+    }
+  }
+  return options;
+}
+
+void print_epoch(const kvbits::EpochReport& r) {
+  const kvbits::LossTerms& t = r.training;
+  const kvbits::LossTerms& v = r.validation.loss;
+  std::printf(
+      "epoch %3zu  train: ce %.4f cost %.4f damage %.4f | held back: ce %.4f cost %.4f damage %.4f total "
+      "%.4f, "
+      "accuracy key %.1f%% value %.1f%%%s\n",
+      r.epoch, t.cross_entropy, t.expected_cost, t.expected_damage, v.cross_entropy, v.expected_cost,
+      v.expected_damage, v.total, 100.0 * r.validation.accuracy[kvbits::kKeyHead],
+      100.0 * r.validation.accuracy[kvbits::kValueHead], r.improved ? "  (kept)" : "");
+  std::fflush(stdout);
+}
+
+// What the controller chooses (argmax, as the policy does without q=) on the held-back samples,
+// per decision age: mean bits/element and mean measured damage of its keys and values.
+void print_choices(const Net& net, const learn::DamageDataset& data,
+                   const std::vector<std::uint32_t>& held_documents) {
+  std::printf("\nthe kept controller on the held-back documents (argmax widths):\n");
+  std::printf("| age | decisions | key bits/element | value bits/element | key damage | value damage |\n");
+  std::printf("| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  for (const std::size_t age : learn::kDecisionAges) {
+    std::size_t n = 0;
+    std::array<double, 2> bits{};
+    std::array<double, 2> damage{};
+    for (const learn::DamageSample& s : data.samples) {
+      if (s.age != age || !std::binary_search(held_documents.begin(), held_documents.end(), s.document))
+        continue;
+      const Net::Output out = net.forward(Eigen::Map<const Net::Input>(s.inputs.data()));
+      const std::size_t key = kvbits::detail::argmax(out.key);
+      const std::size_t value = kvbits::detail::argmax(out.value);
+      bits[0] += data.bits_per_element[key];
+      bits[1] += data.bits_per_element[value];
+      damage[0] += s.key_damage[key];
+      damage[1] += s.value_damage[value];
+      ++n;
+    }
+    if (n == 0) continue;
+    const double scale = 1.0 / static_cast<double>(n);
+    std::printf("| %zu | %zu | %.3f | %.3f | %.3e | %.3e |\n", age, n, bits[0] * scale, bits[1] * scale,
+                damage[0] * scale, damage[1] * scale);
+  }
+}
+
+int run(const Options& options) {
+  kvbits::detail::require(options.data.has_value(), kvbits::Errc::invalid_argument,
+                          "--data is required (see --help)");
+  const learn::DamageDataset data = learn::load_dataset(*options.data);
+  const kvbits::TrainingSet<Net> all = learn::make_training_set(data, options.rule);
+  auto [training, held] = kvbits::split_training_set(all, options.holdout, options.seed);
+  std::vector<std::uint32_t> held_documents = held.groups;
+  std::sort(held_documents.begin(), held_documents.end());
+  held_documents.erase(std::unique(held_documents.begin(), held_documents.end()), held_documents.end());
+  std::printf(
+      "kvbits-train: %s (%s, cache '%s', horizon %u): %zu samples, %zu for training, %zu held back (%zu "
+      "documents)\n",
+      options.data->c_str(), data.model.c_str(), data.cache.c_str(), data.horizon, all.size(),
+      training.size(), held.size(), held_documents.size());
+  std::printf("tau %g, cap %g, lambda %g, mu %g, ce %g, seed %llu\n", options.rule.tau,
+              options.rule.damage_cap, options.lambda, options.mu, options.ce,
+              static_cast<unsigned long long>(options.seed));
+
+  kvbits::TrainingOptions<Net> train;
+  train.loss.cross_entropy_weight = options.ce;
+  train.loss.lambda = options.lambda;
+  train.loss.mu = options.mu;
+  train.loss.cost = learn::width_costs(data);
+  train.adam.learning_rate = options.learning_rate;
+  train.batch_size = options.batch;
+  train.max_epochs = options.epochs;
+  train.patience = options.patience;
+  train.seed = options.seed;
+  auto net = std::make_unique<Net>();
+  const kvbits::TrainingResult result =
+      kvbits::train(*net, training, held, train,
+                    options.quiet ? std::function<void(const kvbits::EpochReport&)>{}
+                                  : std::function<void(const kvbits::EpochReport&)>(print_epoch));
+  std::printf("kept epoch %zu of %zu: held-back total %.4f, accuracy key %.1f%% value %.1f%%\n",
+              result.best_epoch, result.epochs, result.best_validation.loss.total,
+              100.0 * result.best_validation.accuracy[kvbits::kKeyHead],
+              100.0 * result.best_validation.accuracy[kvbits::kValueHead]);
+  print_choices(*net, data, held_documents);
+  if (options.out) {
+    kvbits::save_weights(*options.out, *net, learn::controller_input_names(),
+                         kvbits::TrainingMetadata{options.lambda, options.mu, options.rule.tau});
+    std::printf("-> %s\n", options.out->c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return kvbits::cli::tool_main("kvbits-train", kUsage, argc, argv, parse_options, run);
+}
