@@ -6,8 +6,10 @@ set -euo pipefail
 # chromium and a font render the SVG and HTML reports in the browser tests (tests/browser).
 packages=(cmake g++ ninja-build python3 libeigen3-dev libxsimd-dev catch2 libbenchmark-dev
   chromium fonts-dejavu-core)
+# CI also cross-builds the codec and cache tests for AArch64 and runs them under
+# qemu-user (tests/cross/run_aarch64.sh); the cross g++ brings libc6-dev-arm64-cross.
 if [[ "${1:-}" == "--ci" ]]; then
-  packages+=(clang libclang-rt-14-dev clang-format)
+  packages+=(clang libclang-rt-14-dev clang-format g++-aarch64-linux-gnu qemu-user)
 fi
 
 missing=()

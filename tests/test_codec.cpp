@@ -332,6 +332,8 @@ TEST_CASE("backends satisfy the Backend concept and name themselves", "[codec]")
   STATIC_REQUIRE(kvbits::XsimdBackend::name() == "xsimd-avx512bw");
 #elif defined(__AVX2__) && defined(__FMA__)
   STATIC_REQUIRE(kvbits::XsimdBackend::name() == "xsimd-fma3+avx2");
+#elif defined(__aarch64__)
+  STATIC_REQUIRE(kvbits::XsimdBackend::name() == "xsimd-arm64+neon");
 #elif defined(__FMA__)
   STATIC_REQUIRE(kvbits::XsimdBackend::name() == "xsimd-fma3+sse4.2");
 #else

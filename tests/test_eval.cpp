@@ -293,7 +293,8 @@ TEST_CASE("eval: item files round-trip and reject malformed input", "[eval][mc]"
   require_error([] { kvbits::eval::read_mc_items("/nonexistent/items.tsv"); }, Errc::io_error, "cannot open");
 }
 
-TEST_CASE("eval: a context cache copied per choice scores every choice exactly as separate runs do", "[eval][mc]") {
+TEST_CASE("eval: a context cache copied per choice scores every choice exactly as separate runs do",
+          "[eval][mc]") {
   kvbits::model::LlamaModel model = kvbits::model::make_toy_model();
   const auto tokenizer = kvbits::model::make_toy_tokenizer();
   const McItem item{0,

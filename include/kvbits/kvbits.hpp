@@ -45,11 +45,11 @@
 #include "kvbits/controller/inputs.hpp"
 #include "kvbits/controller/loss.hpp"
 #include "kvbits/controller/mlp.hpp"
-#include "kvbits/core/random.hpp"
 #include "kvbits/controller/trainer.hpp"
 #include "kvbits/controller/training_set.hpp"
 #include "kvbits/controller/weight_file.hpp"
 #include "kvbits/controller/width_list.hpp"
+#include "kvbits/core/random.hpp"
 
 #include "kvbits/policy/budget_policy.hpp"
 #include "kvbits/policy/decision_context.hpp"

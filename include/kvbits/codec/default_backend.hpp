@@ -7,8 +7,8 @@
 namespace kvbits {
 
 /// The backend a cache uses unless told otherwise: the xsimd kernels when the
-/// compile target has a SIMD architecture they support (x86 SSE4.2 and up),
-/// else the scalar reference.
+/// compile target has a SIMD architecture they support (x86 SSE4.2 and up,
+/// AArch64 NEON), else the scalar reference.
 #if KVBITS_XSIMD_KERNELS
 using DefaultBackend = XsimdBackend;
 #else

@@ -27,12 +27,12 @@ inline constexpr auto kXsimdBackendName = [] {
 
 /**
  * The SIMD backend: xsimd kernels for the architecture the compiler targets
- * (SSE4.2, AVX2 + FMA or AVX-512), chosen at compile time. Encoded bytes are
+ * (SSE4.2, AVX2 + FMA or AVX-512 on x86, NEON on AArch64), chosen at compile time. Encoded bytes are
  * identical to ScalarBackend's; decode/dot/axpy agree with it within the
  * floating-point tolerances stated in tests/test_codec.cpp.
  */
 struct XsimdBackend : detail::CodecFrontend<kernel::XsimdKernels> {
-  /// @return "xsimd-<arch>", e.g. "xsimd-avx512bw"; "xsimd-none" without SIMD kernels.
+  /// @return "xsimd-<arch>", e.g. "xsimd-avx512bw" or "xsimd-arm64+neon"; "xsimd-none" without SIMD kernels.
   static constexpr std::string_view name() noexcept {
     constexpr auto& text = detail::kXsimdBackendName<kernel::simd::WidestArch>;
     return {text.data(), text.size()};

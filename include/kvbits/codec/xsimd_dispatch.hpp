@@ -15,18 +15,19 @@
 // whole code units (bit streams); e.g. 2-bit G = 32 has 8 bytes of codes per
 // field and runs on 256-bit batches under AVX-512, n = 8 at 16/32 bits on
 // 256-bit ones. When none fits (2-bit G = 8 has 2 code bytes per field) and for
-// 16 bits without F16C, the scalar reference kernel runs. The choice is made
+// 16 bits on x86 without F16C, the scalar reference kernel runs. The choice is made
 // once per call, never inside a row loop.
 namespace kvbits::kernel::simd {
 
 template <int Bits>
 inline constexpr bool kPlanar = Bits == 2 || Bits == 4 || Bits == 8;
 
-/// Whether this build has Bits-wide kernels at all: 16 bits needs F16C
-/// (x86-64-v2 has none, so it uses the scalar reference there).
+/// Whether this build has Bits-wide kernels at all: 16 bits needs F16C on x86
+/// (x86-64-v2 has none, so it uses the scalar reference there); AArch64 always
+/// has the fp16 conversions.
 template <int Bits>
 inline constexpr bool kHasKernels =
-#if defined(__F16C__)
+#if defined(__F16C__) || defined(__aarch64__)
     true;
 #else
     Bits != 16;

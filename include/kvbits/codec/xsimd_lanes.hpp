@@ -16,10 +16,12 @@
 // min/max, fp16 conversion, bit-stream unpacking). Everything else is xsimd.
 //
 // The architecture is fixed at compile time by the compiler's target, as
-// xsimd::default_arch is. x86 only: SSE4.2, AVX2 (+FMA) and AVX-512 (F+BW).
-// There is no NEON implementation (it could not be compiled or tested here),
-// so on ARM KVBITS_XSIMD_KERNELS is 0 and the scalar kernels are used.
+// xsimd::default_arch is: on x86 SSE4.2, AVX2 (+FMA) and AVX-512 (F+BW); on
+// little-endian AArch64 NEON (baseline there, 128-bit batches). Elsewhere
+// KVBITS_XSIMD_KERNELS is 0 and the scalar kernels are used.
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__SSE4_2__) && XSIMD_WITH_SSE4_2
+#define KVBITS_XSIMD_KERNELS 1
+#elif defined(__aarch64__) && !defined(__ARM_BIG_ENDIAN) && XSIMD_WITH_NEON64
 #define KVBITS_XSIMD_KERNELS 1
 #else
 #define KVBITS_XSIMD_KERNELS 0
@@ -36,7 +38,13 @@ struct NoArch {
   static constexpr const char* name() noexcept { return "none"; }
 };
 
-#if KVBITS_XSIMD_KERNELS
+#if KVBITS_XSIMD_KERNELS && defined(__aarch64__)
+
+using Arch128 = xsimd::neon64;
+using Archs = ArchChain<Arch128>;
+using WidestArch = Arch128;
+
+#elif KVBITS_XSIMD_KERNELS
 
 #if XSIMD_WITH_FMA3_SSE
 using Arch128 = xsimd::fma3<xsimd::sse4_2>;
@@ -61,6 +69,10 @@ using WidestArch = Arch256;
 using Archs = ArchChain<Arch128>;
 using WidestArch = Arch128;
 #endif
+
+#endif
+
+#if KVBITS_XSIMD_KERNELS
 
 /// Little-endian value of exactly `Bytes` (<= 8) bytes at p, read as
 /// power-of-two pieces so that no stack round trip (and no store-forwarding
@@ -91,17 +103,6 @@ KVBITS_ALWAYS_INLINE std::uint64_t load_little_endian(const std::uint8_t* p) noe
   }
 }
 
-/// Loads exactly `Bytes` bytes from p into the low bytes of a zeroed register
-/// (never reads past the end of a packed vector).
-template <std::size_t Bytes>
-KVBITS_ALWAYS_INLINE __m128i load_partial(const std::uint8_t* p) noexcept {
-  static_assert(Bytes > 0 && Bytes <= 16, "one 128-bit register");
-  const std::uint64_t low = load_little_endian<(Bytes < 8 ? Bytes : 8)>(p);
-  std::uint64_t high = 0;
-  if constexpr (Bytes > 8) high = load_little_endian<Bytes - 8>(p + 8);
-  return _mm_set_epi64x(static_cast<long long>(high), static_cast<long long>(low));
-}
-
 /**
  * Lookup tables that unpack `Codes` consecutive codes of a little-endian bit
  * stream: code e lives in the 16-bit window starting at byte e*Bits/8, shifted
@@ -115,7 +116,7 @@ struct StreamTables {
       const std::size_t byte = e * Bits / 8;
       table[4 * e] = static_cast<std::int8_t>(byte);
       table[4 * e + 1] = static_cast<std::int8_t>(byte + 1);
-      table[4 * e + 2] = -1;  // pshufb writes zero for a set top bit
+      table[4 * e + 2] = -1;  // pshufb (and TBL) write zero for a set top bit
       table[4 * e + 3] = -1;
     }
     return table;
@@ -146,6 +147,66 @@ struct StreamTables {
  */
 template <class A, std::size_t W = xsimd::batch<float, A>::size>
 struct Lanes;
+
+#if defined(__aarch64__)
+
+template <class A>
+struct Lanes<A, 4> {
+  using F = xsimd::batch<float, A>;
+  using I = xsimd::batch<std::int32_t, A>;
+  static constexpr std::size_t kWidth = 4;
+  static constexpr std::size_t kStreamCodes = 8;
+
+  static KVBITS_ALWAYS_INLINE I load_bytes(const std::uint8_t* p) noexcept {
+    const uint8x8_t bytes = vcreate_u8(load_little_endian<4>(p));
+    return I(vreinterpretq_s32_u32(vmovl_u16(vget_low_u16(vmovl_u8(bytes)))));
+  }
+  static KVBITS_ALWAYS_INLINE void store_bytes(const I& v, std::uint8_t* p) noexcept {
+    const uint16x4_t words = vmovn_u32(vreinterpretq_u32_s32(v));
+    const std::uint32_t word = vget_lane_u32(vreinterpret_u32_u8(vmovn_u16(vcombine_u16(words, words))), 0);
+    std::memcpy(p, &word, sizeof word);
+  }
+  static KVBITS_ALWAYS_INLINE float reduce_min(const F& v) noexcept { return vminvq_f32(v); }
+  static KVBITS_ALWAYS_INLINE float reduce_max(const F& v) noexcept { return vmaxvq_f32(v); }
+  // FCVTL widens exactly; FCVTN rounds to nearest even and keeps subnormals
+  // under the default FPCR (round to nearest, no flush to zero), as F16C does.
+  static KVBITS_ALWAYS_INLINE F load_halves(const std::uint8_t* p) noexcept {
+    return F(vcvt_f32_f16(vreinterpret_f16_u64(vcreate_u64(load_little_endian<8>(p)))));
+  }
+  static KVBITS_ALWAYS_INLINE void store_halves(const F& v, std::uint8_t* p) noexcept {
+    const std::uint64_t halves = vget_lane_u64(vreinterpret_u64_f16(vcvt_f16_f32(v)), 0);
+    std::memcpy(p, &halves, sizeof halves);
+  }
+  template <int Bits>
+  static KVBITS_ALWAYS_INLINE void load_stream(const std::uint8_t* p, I (&out)[2]) noexcept {
+    using T = StreamTables<Bits, 8>;
+    static_assert(Bits <= 8, "one 64-bit word of codes");
+    // TBL writes zero for an out-of-range index, as pshufb does for a set top bit,
+    // so the shuffle table serves both; NEON shifts right by a negative left shift.
+    const uint8x16_t raw = vcombine_u8(vcreate_u8(load_little_endian<Bits>(p)), vdup_n_u8(0));
+    const uint32x4_t mask = vdupq_n_u32((1u << Bits) - 1u);
+    for (std::size_t half = 0; half < 2; ++half) {
+      const uint8x16_t index = vld1q_u8(reinterpret_cast<const std::uint8_t*>(T::shuffle.data() + 16 * half));
+      const uint32x4_t window = vreinterpretq_u32_u8(vqtbl1q_u8(raw, index));
+      const int32x4_t shift = vnegq_s32(vld1q_s32(T::shift.data() + 4 * half));
+      out[half] = I(vreinterpretq_s32_u32(vandq_u32(vshlq_u32(window, shift), mask)));
+    }
+  }
+  static KVBITS_ALWAYS_INLINE F reduce_rows(const F (&rows)[kWidth]) noexcept { return xsimd::haddp(rows); }
+};
+
+#else
+
+/// Loads exactly `Bytes` bytes from p into the low bytes of a zeroed register
+/// (never reads past the end of a packed vector).
+template <std::size_t Bytes>
+KVBITS_ALWAYS_INLINE __m128i load_partial(const std::uint8_t* p) noexcept {
+  static_assert(Bytes > 0 && Bytes <= 16, "one 128-bit register");
+  const std::uint64_t low = load_little_endian<(Bytes < 8 ? Bytes : 8)>(p);
+  std::uint64_t high = 0;
+  if constexpr (Bytes > 8) high = load_little_endian<Bytes - 8>(p + 8);
+  return _mm_set_epi64x(static_cast<long long>(high), static_cast<long long>(low));
+}
 
 template <class A>
 struct Lanes<A, 4> {
@@ -319,6 +380,8 @@ struct Lanes<A, 16> {
   }
 };
 #endif
+
+#endif  // __aarch64__
 
 #else
 

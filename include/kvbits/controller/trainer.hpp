@@ -20,9 +20,9 @@
 #include "kvbits/controller/dense_layer.hpp"
 #include "kvbits/controller/head.hpp"
 #include "kvbits/controller/loss.hpp"
-#include "kvbits/core/random.hpp"
 #include "kvbits/controller/training_set.hpp"
 #include "kvbits/core/error.hpp"
+#include "kvbits/core/random.hpp"
 
 namespace kvbits {
 

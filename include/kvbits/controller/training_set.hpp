@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "kvbits/core/random.hpp"
 #include "kvbits/core/error.hpp"
+#include "kvbits/core/random.hpp"
 
 namespace kvbits {
 
