@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -77,6 +78,9 @@ class ArgCursor {
     return args_[next_++];
   }
 
+  /// @return the option being read, e.g. "--model", for messages.
+  [[nodiscard]] const std::string& option() const noexcept { return current_; }
+
   /// Fails when a flag was given a value (`--help=yes`).
   void no_value() const {
     kvbits::detail::require(!pending_, Errc::invalid_argument, current_ + " takes no value");
@@ -108,5 +112,40 @@ class ArgCursor {
   std::string current_;
   std::optional<std::string> pending_;
 };
+
+/// One option of a tool: its name (with the dashes) and what it does with the cursor.
+template <class Options>
+struct OptionRule {
+  std::string_view name;                ///< e.g. "--model"
+  void (*apply)(Options&, ArgCursor&);  ///< reads the value (if any) into the options
+};
+
+/**
+ * Parses a command line by a table of option rules. `--help` (a flag) sets `options.help`; any
+ * other name must be in `rules`.
+ * @throw Error(invalid_argument) for an unknown option, a positional argument or a bad value.
+ */
+template <class Options>
+Options parse_with(int argc, char** argv, std::span<const OptionRule<Options>> rules) {
+  Options options;
+  ArgCursor args(argc, argv);
+  while (!args.done()) {
+    const std::string name = args.next_option();
+    if (name == "--help") {
+      args.no_value();
+      options.help = true;
+      continue;
+    }
+    bool known = false;
+    for (const OptionRule<Options>& rule : rules) {
+      if (rule.name != name) continue;
+      rule.apply(options, args);
+      known = true;
+      break;
+    }
+    kvbits::detail::require(known, Errc::invalid_argument, "unknown option " + name + " (see --help)");
+  }
+  return options;
+}
 
 }  // namespace kvbits::cli

@@ -116,11 +116,21 @@ struct Options {
 };
 
 // The value of an option that names an output file; "--json --policy x" is a mistake, not a path.
-std::string output_path(kvbits::cli::ArgCursor& args, const std::string& name) {
+std::string output_path(kvbits::cli::ArgCursor& args) {
   std::string path = args.value();
   kvbits::detail::require(!path.empty() && path.rfind("--", 0) != 0, kvbits::Errc::invalid_argument,
-                          name + " needs a file name (- for stdout), got '" + path + "'");
+                          args.option() + " needs a file name (- for stdout), got '" + path + "'");
   return path;
+}
+
+// "--mc N|all": a number of items, or every item (SIZE_MAX).
+std::size_t parse_item_count(const std::string& value) {
+  if (value == "all") return SIZE_MAX;
+  const bool digits = !value.empty() && value.size() < 19 &&
+                      std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
+  kvbits::detail::require(digits, kvbits::Errc::invalid_argument,
+                          "--mc expects a number of items or 'all', got '" + value + "'");
+  return static_cast<std::size_t>(std::stoull(value));
 }
 
 // "7.5,8.5,10": positive bits/element budgets.
@@ -138,61 +148,26 @@ std::vector<double> parse_budgets(const std::string& text) {
 }
 
 Options parse_options(int argc, char** argv) {
-  Options options;
-  kvbits::cli::ArgCursor args(argc, argv);
-  while (!args.done()) {
-    const std::string name = args.next_option();
-    if (name == "--model") {
-      options.model = args.value();
-    } else if (name == "--text") {
-      options.text = args.value();
-    } else if (name == "--policy") {
-      options.policies.push_back(args.value());
-    } else if (name == "--unigram") {
-      options.unigram = args.value();
-    } else if (name == "--max-tokens") {
-      options.max_tokens = static_cast<std::size_t>(args.count());
-    } else if (name == "--stories") {
-      options.stories = static_cast<std::size_t>(args.count());
-    } else if (name == "--mc") {
-      const std::string value = args.value();
-      if (value == "all") {
-        options.mc = SIZE_MAX;
-      } else {
-        const bool digits =
-            !value.empty() && value.size() < 19 &&
-            std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; });
-        kvbits::detail::require(digits, kvbits::Errc::invalid_argument,
-                                "--mc expects a number of items or 'all', got '" + value + "'");
-        options.mc = static_cast<std::size_t>(std::stoull(value));
-      }
-    } else if (name == "--mc-seed") {
-      options.mc_seed = args.count();
-    } else if (name == "--mc-items") {
-      options.mc_items = args.value();
-    } else if (name == "--write-mc-items") {
-      options.write_mc_items = output_path(args, name);
-    } else if (name == "--json") {
-      options.json = output_path(args, name);
-    } else if (name == "--csv") {
-      options.csv = output_path(args, name);
-    } else if (name == "--plot") {
-      options.plot = output_path(args, name);
-    } else if (name == "--plot-y") {
-      const std::string axis = args.value();
-      kvbits::detail::require(axis == "kl" || axis == "ppl", kvbits::Errc::invalid_argument,
-                              "--plot-y expects kl or ppl, got '" + axis + "'");
-      options.plot_y =
-          axis == "kl" ? kvbits::report::ParetoAxis::mean_kl : kvbits::report::ParetoAxis::perplexity_change;
-    } else if (name == "--budgets") {
-      options.budgets = parse_budgets(args.value());
-    } else if (name == "--help") {
-      args.no_value();
-      options.help = true;
-    } else {
-      throw kvbits::Error(kvbits::Errc::invalid_argument, "unknown option " + name + " (see --help)");
-    }
-  }
+  using kvbits::cli::ArgCursor;
+  static constexpr kvbits::cli::OptionRule<Options> kRules[] = {
+      {"--model", [](Options& o, ArgCursor& a) { o.model = a.value(); }},
+      {"--text", [](Options& o, ArgCursor& a) { o.text = a.value(); }},
+      {"--policy", [](Options& o, ArgCursor& a) { o.policies.push_back(a.value()); }},
+      {"--unigram", [](Options& o, ArgCursor& a) { o.unigram = a.value(); }},
+      {"--max-tokens", [](Options& o, ArgCursor& a) { o.max_tokens = static_cast<std::size_t>(a.count()); }},
+      {"--stories", [](Options& o, ArgCursor& a) { o.stories = static_cast<std::size_t>(a.count()); }},
+      {"--mc", [](Options& o, ArgCursor& a) { o.mc = parse_item_count(a.value()); }},
+      {"--mc-seed", [](Options& o, ArgCursor& a) { o.mc_seed = a.count(); }},
+      {"--mc-items", [](Options& o, ArgCursor& a) { o.mc_items = a.value(); }},
+      {"--write-mc-items", [](Options& o, ArgCursor& a) { o.write_mc_items = output_path(a); }},
+      {"--json", [](Options& o, ArgCursor& a) { o.json = output_path(a); }},
+      {"--csv", [](Options& o, ArgCursor& a) { o.csv = output_path(a); }},
+      {"--plot", [](Options& o, ArgCursor& a) { o.plot = output_path(a); }},
+      {"--plot-y",
+       [](Options& o, ArgCursor& a) { o.plot_y = kvbits::report::parse_pareto_axis(a.value(), "--plot-y"); }},
+      {"--budgets", [](Options& o, ArgCursor& a) { o.budgets = parse_budgets(a.value()); }},
+  };
+  Options options = kvbits::cli::parse_with<Options>(argc, argv, kRules);
   if (options.policies.empty()) options.policies = {"fp32", "fp16", "static:8,8", "static:4,4"};
   const int on_stdout = (options.json == eval::kStdoutPath ? 1 : 0) +
                         (options.csv == eval::kStdoutPath ? 1 : 0) +

@@ -71,32 +71,17 @@ struct Options {
 };
 
 Options parse_options(int argc, char** argv) {
-  Options options;
-  kvbits::cli::ArgCursor args(argc, argv);
-  while (!args.done()) {
-    const std::string name = args.next_option();
-    if (name == "--model") {
-      options.model = args.value();
-    } else if (name == "--prompt") {
-      options.prompt = args.value();
-    } else if (name == "--tokens") {
-      options.tokens = static_cast<std::size_t>(args.count());
-    } else if (name == "--policy") {
-      options.policy = args.value();
-    } else if (name == "--temperature") {
-      options.temperature = static_cast<float>(args.number());
-    } else if (name == "--seed") {
-      options.seed = args.count();
-    } else if (name == "--html") {
-      options.html = args.value();
-    } else if (name == "--help") {
-      args.no_value();
-      options.help = true;
-    } else {
-      throw kvbits::Error(kvbits::Errc::invalid_argument, "unknown option " + name + " (see --help)");
-    }
-  }
-  return options;
+  using kvbits::cli::ArgCursor;
+  static constexpr kvbits::cli::OptionRule<Options> kRules[] = {
+      {"--model", [](Options& o, ArgCursor& a) { o.model = a.value(); }},
+      {"--prompt", [](Options& o, ArgCursor& a) { o.prompt = a.value(); }},
+      {"--tokens", [](Options& o, ArgCursor& a) { o.tokens = static_cast<std::size_t>(a.count()); }},
+      {"--policy", [](Options& o, ArgCursor& a) { o.policy = a.value(); }},
+      {"--temperature", [](Options& o, ArgCursor& a) { o.temperature = static_cast<float>(a.number()); }},
+      {"--seed", [](Options& o, ArgCursor& a) { o.seed = a.count(); }},
+      {"--html", [](Options& o, ArgCursor& a) { o.html = a.value(); }},
+  };
+  return kvbits::cli::parse_with<Options>(argc, argv, kRules);
 }
 
 kvbits::model::LoadedModel load(const Options& options, std::string& description) {

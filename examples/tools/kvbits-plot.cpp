@@ -44,26 +44,15 @@ struct Options {
 };
 
 Options parse_options(int argc, char** argv) {
-  Options options;
-  kvbits::cli::ArgCursor args(argc, argv);
-  while (!args.done()) {
-    const std::string name = args.next_option();
-    if (name == "--json") {
-      options.json.push_back(args.value());
-    } else if (name == "--out") {
-      options.out = args.value();
-    } else if (name == "--y") {
-      options.chart.y = kvbits::report::parse_pareto_axis(args.value(), name);
-    } else if (name == "--title") {
-      options.chart.title = args.value();
-    } else if (name == "--help") {
-      args.no_value();
-      options.help = true;
-    } else {
-      throw kvbits::Error(kvbits::Errc::invalid_argument, "unknown option " + name + " (see --help)");
-    }
-  }
-  return options;
+  using kvbits::cli::ArgCursor;
+  static constexpr kvbits::cli::OptionRule<Options> kRules[] = {
+      {"--json", [](Options& o, ArgCursor& a) { o.json.push_back(a.value()); }},
+      {"--out", [](Options& o, ArgCursor& a) { o.out = a.value(); }},
+      {"--y",
+       [](Options& o, ArgCursor& a) { o.chart.y = kvbits::report::parse_pareto_axis(a.value(), "--y"); }},
+      {"--title", [](Options& o, ArgCursor& a) { o.chart.title = a.value(); }},
+  };
+  return kvbits::cli::parse_with<Options>(argc, argv, kRules);
 }
 
 int run(const Options& options) {

@@ -39,26 +39,14 @@ struct Options {
 };
 
 Options parse_options(int argc, char** argv) {
-  Options options;
-  kvbits::cli::ArgCursor args(argc, argv);
-  while (!args.done()) {
-    const std::string name = args.next_option();
-    if (name == "--model") {
-      options.model = args.value();
-    } else if (name == "--text") {
-      options.text = args.value();
-    } else if (name == "--out") {
-      options.out = args.value();
-    } else if (name == "--smoothing") {
-      options.smoothing = args.number();
-    } else if (name == "--help") {
-      args.no_value();
-      options.help = true;
-    } else {
-      throw kvbits::Error(kvbits::Errc::invalid_argument, "unknown option " + name + " (see --help)");
-    }
-  }
-  return options;
+  using kvbits::cli::ArgCursor;
+  static constexpr kvbits::cli::OptionRule<Options> kRules[] = {
+      {"--model", [](Options& o, ArgCursor& a) { o.model = a.value(); }},
+      {"--text", [](Options& o, ArgCursor& a) { o.text = a.value(); }},
+      {"--out", [](Options& o, ArgCursor& a) { o.out = a.value(); }},
+      {"--smoothing", [](Options& o, ArgCursor& a) { o.smoothing = a.number(); }},
+  };
+  return kvbits::cli::parse_with<Options>(argc, argv, kRules);
 }
 
 int run(const Options& options) {
