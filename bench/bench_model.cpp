@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-// Transformer throughput on the shared models: every cache policy as a ratio to the FP32 cache.
+// Transformer throughput: the shared models generating, and a model-sized shape with synthetic
+// weights decoding at long contexts; every cache policy as a ratio to the FP32 cache.
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -7,6 +8,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -16,6 +19,7 @@
 #include "model/policy_spec.hpp"
 #include "model/sampling.hpp"
 #include "model/tool_cache.hpp"
+#include "model/toy.hpp"
 
 namespace {
 
@@ -117,6 +121,102 @@ const int kRegistered = [] {
                                      generate(state, bench_model.name, policy, bench_model.prompt);
                                    })
           ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+    }
+  }
+  return 0;
+}();
+
+// A small real model's shape (synthetic weights: speed only, the text is nonsense): 8 layers,
+// dim 512, 8 query heads over 2 KV heads of 64, SwiGLU FFN 1536, vocabulary 4096.
+kvbits::model::LlamaConfig synthetic_config(std::size_t context) {
+  kvbits::model::LlamaConfig config;
+  config.dim = 512;
+  config.layers = 8;
+  config.heads = 8;
+  config.kv_heads = 2;
+  config.ffn_dim = 1536;
+  config.vocab = 4096;
+  config.context = context;
+  return config;
+}
+
+constexpr std::size_t kLongestContext = 16384;
+constexpr std::size_t kDecodeSteps = 64;  // decode steps per filled cache
+
+const kvbits::model::LlamaModel& synthetic_model() {
+  static const kvbits::model::LlamaModel model = [] {
+    const auto config = synthetic_config(kLongestContext + kDecodeSteps);
+    return kvbits::model::LlamaModel(config, kvbits::model::make_toy_weights(config, 7));
+  }();
+  return model;
+}
+
+// Tokens per second of the FP32 cache at each context, for the ratios.
+std::map<std::size_t, double>& synthetic_fp32_rates() {
+  static std::map<std::size_t, double> rates;
+  return rates;
+}
+
+// One iteration = one decode step (all layers, classifier included) at `context` cached tokens.
+// The cache is filled with random post-RoPE-like rows through append (the policy decides them as
+// in decoding), then decodes kDecodeSteps tokens before it is filled again (untimed).
+void decode_at_context(benchmark::State& state, std::size_t context, const std::string& policy) {
+  kvbits::model::LlamaModel model = synthetic_model();
+  const auto& config = model.config();
+  const auto spec = kvbits::model::parse_policy(policy);
+  const std::size_t width = config.kv_heads * config.head_dim();
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> rows(257 * width);  // a prime number of distinct rows, cycled
+  for (float& x : rows) x = normal(rng);
+  std::vector<float> logits(config.vocab);
+  auto cache = kvbits::model::make_cache(spec, config, context + kDecodeSteps);
+  std::size_t position = context + kDecodeSteps;  // "full": fill on the first iteration
+  const auto refill = [&] {
+    cache.clear();
+    for (std::size_t t = 0; t < context; ++t) {
+      const std::span<const float> row(rows.data() + (t % 257) * width, width);
+      for (std::size_t l = 0; l < config.layers; ++l) cache.append(l, row, row, {l, t, -1, {}});
+    }
+    position = context;
+  };
+  double seconds = 0.0;
+  std::int32_t token = 1;
+  for (auto _ : state) {
+    if (position == context + kDecodeSteps) {
+      state.PauseTiming();
+      refill();
+      state.ResumeTiming();
+    }
+    const auto start = std::chrono::steady_clock::now();
+    model.forward(token, position++, cache, logits);
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    token = kvbits::model::argmax(logits);
+  }
+  const double steps = static_cast<double>(state.iterations());
+  state.counters["tokens/s"] = benchmark::Counter(steps, benchmark::Counter::kIsRate);
+  const double rate = seconds > 0.0 ? steps / seconds : 0.0;
+  double& fp32_rate = synthetic_fp32_rates()[context];
+  if (policy == "fp32") {
+    fp32_rate = rate;
+  } else if (fp32_rate > 0.0) {
+    state.counters["speed_vs_fp32"] = rate / fp32_rate;
+  }
+  state.counters["bits_per_element"] = cache.bits_per_element();
+}
+
+const int kRegisteredSynthetic = [] {
+  for (const std::size_t context : {std::size_t{1024}, std::size_t{4096}, kLongestContext}) {
+    for (const char* policy : {"fp32", "fp16", "static:8,8", "static:4,4", "static:2,2,g=32",
+                               "tiers:4=16/16,16=8/8,64=4/4,*=3/3,g=32"}) {
+      benchmark::RegisterBenchmark(
+          ("decode/synthetic-8x512-gqa4/ctx" + std::to_string(context) + "/" + policy).c_str(),
+          [context, policy = std::string(policy)](benchmark::State& state) {
+            decode_at_context(state, context, policy);
+          })
+          ->Unit(benchmark::kMillisecond)
+          ->MinTime(1.0)
           ->UseRealTime();
     }
   }
