@@ -17,6 +17,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "kvbits/controller/head.hpp"
+#include "kvbits/controller/trainer.hpp"
+#include "kvbits/controller/weight_file.hpp"
 #include "support/require_error.hpp"
 #include "support/shared_data.hpp"
 
@@ -310,6 +313,113 @@ TEST_CASE("Training labels: the cheapest width within tau, damage in units of ta
   require_error([&] { (void)learn::make_training_set(data, rule); }, Errc::invalid_argument, "tau");
 }
 
+TEST_CASE("An ablation's weight file ignores its dropped inputs and never chooses a masked width",
+          "[learn][ablation]") {
+  const learn::InputMask dropped = learn::parse_input_mask("log_age,entropy");
+  const learn::WidthMask allowed = learn::parse_width_mask("2,4,8,16");
+  const auto names = learn::controller_input_names();
+  for (std::size_t f = 0; f < learn::kControllerInputs; ++f) {
+    INFO("input " << names[f]);
+    CHECK(dropped[f] == (names[f] == "log_age" || names[f] == "entropy"));
+  }
+  CHECK(allowed == learn::WidthMask{true, false, true, false, false, true, true});
+  require_error([] { (void)learn::parse_input_mask("log_age,age"); }, Errc::invalid_argument,
+                "no input 'age'");
+  require_error([] { (void)learn::parse_width_mask("2,7"); }, Errc::invalid_argument, "no width '7'");
+
+  learn::LabelRule rule;
+  rule.tau = 1e-5;
+  rule.allowed = allowed;
+  auto set = learn::make_training_set(small_dataset(), rule);
+  // Sample 0's key damage falls to 1e-5 at 5 bits, which is masked: its target is 8 bits.
+  CHECK(set.heads[kvbits::kKeyHead].target[0] == 5);
+  CHECK(learn::target_class(std::array<float, learn::kControllerWidths>{1, 1, 1, 1, 1, 1, 1}, 1e-5,
+                            allowed) == 6);
+  learn::drop_inputs(set, dropped);
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    for (std::size_t f = 0; f < learn::kControllerInputs; ++f) {
+      INFO("sample " << i << ", input " << f);
+      if (dropped[f]) CHECK(set.features[i * learn::kControllerInputs + f] == 0.0f);
+    }
+  }
+  rule.allowed = learn::parse_width_mask("2,4");
+  require_error([&] { (void)learn::make_training_set(small_dataset(), rule); }, Errc::invalid_argument,
+                "include the widest");
+
+  // Trained as kvbits-train does: masked initial weights, then Adam.
+  auto net = std::make_unique<learn::ControllerNet>();
+  kvbits::initialize_weights(*net, 3);
+  learn::apply_masks(*net, dropped, allowed);
+  kvbits::TrainingOptions<learn::ControllerNet> options;
+  options.initialize_weights = false;
+  options.loss.lambda = 1.0;
+  options.loss.mu = 1.0;
+  options.max_epochs = 20;
+  options.patience = 0;
+  options.seed = 3;
+  (void)kvbits::train(*net, set, set, options);
+  // Training left the dropped columns at 0 exactly (their inputs are 0) and the masked rows
+  // within 1e-30 of it; applying the masks again, as kvbits-train does, makes both exact.
+  for (std::size_t f = 0; f < learn::kControllerInputs; ++f) {
+    if (dropped[f]) CHECK(std::get<0>(net->layers()).weight.col(static_cast<Eigen::Index>(f)).isZero(0.0));
+  }
+  for (std::size_t row = 0; row < learn::ControllerNet::kOutputs; ++row) {
+    if (!allowed[row % learn::kControllerWidths]) {
+      const auto& moved = std::get<learn::ControllerNet::kLayers - 1>(net->layers());
+      CHECK(moved.weight.row(static_cast<Eigen::Index>(row)).cwiseAbs().maxCoeff() < 1e-30f);
+      CHECK(moved.bias[static_cast<Eigen::Index>(row)] == learn::kMaskedLogit);
+    }
+  }
+  learn::apply_masks(*net, dropped, allowed);
+  const auto path = std::filesystem::temp_directory_path() / "kvbits_test_ablation.kvbc";
+  kvbits::save_weights(path, *net, names, kvbits::TrainingMetadata{1.0, 1.0, 1e-5});
+  const learn::ControllerNet loaded = kvbits::load_weights<learn::ControllerNet>(path, names).net;
+  std::filesystem::remove(path);
+
+  // The file holds the masks.
+  const auto& first = std::get<0>(loaded.layers());
+  for (std::size_t f = 0; f < learn::kControllerInputs; ++f) {
+    INFO("first-layer column of input " << names[f]);
+    if (dropped[f]) {
+      CHECK(first.weight.col(static_cast<Eigen::Index>(f)).isZero(0.0));
+    } else {
+      CHECK(first.weight.col(static_cast<Eigen::Index>(f)).cwiseAbs().maxCoeff() > 0.0f);
+    }
+  }
+  const auto& last = std::get<learn::ControllerNet::kLayers - 1>(loaded.layers());
+  for (std::size_t row = 0; row < learn::ControllerNet::kOutputs; ++row) {
+    const bool masked = !allowed[row % learn::kControllerWidths];
+    INFO("output row " << row);
+    CHECK((last.bias[static_cast<Eigen::Index>(row)] == learn::kMaskedLogit) == masked);
+    if (masked) CHECK(last.weight.row(static_cast<Eigen::Index>(row)).isZero(0.0));
+  }
+
+  // At run time the dropped inputs change nothing and a masked width is never chosen.
+  learn::ControllerNet::Input x;
+  std::uint64_t state = 12345;
+  for (int trial = 0; trial < 200; ++trial) {
+    for (Eigen::Index f = 0; f < x.size(); ++f) {
+      state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+      x[f] = static_cast<float>(static_cast<double>(state >> 40) / 16777216.0 * 20.0 - 10.0);
+    }
+    learn::ControllerNet::Input moved = x;
+    moved[0] += 7.0f;  // log_age
+    moved[5] -= 3.0f;  // entropy
+    const auto out = loaded.forward(x);
+    const auto other = loaded.forward(moved);
+    INFO("trial " << trial);
+    CHECK(out.key == other.key);
+    CHECK(out.value == other.value);
+    const kvbits::BitDecision chosen = loaded.predict(x);
+    CHECK(allowed[learn::ControllerWidths::index_of(chosen.key_bits)]);
+    CHECK(allowed[learn::ControllerWidths::index_of(chosen.value_bits)]);
+    for (const double q : {0.05, 0.5, 0.95}) {
+      CHECK(allowed[kvbits::detail::quantile_class(kvbits::detail::softmax(out.key), q)]);
+      CHECK(allowed[kvbits::detail::quantile_class(kvbits::detail::softmax(out.value), q)]);
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The learned: policy
 
@@ -334,7 +444,15 @@ TEST_CASE("learned: policies parse, load their weight file once and refuse what 
   CHECK(full.key_transform == kvbits::KeyTransform::channel_scale);
   CHECK(full.residual_window == 2);
   CHECK(full.sink_tokens == 1);
-  CHECK(full.make_policy().get_if<kvbits::BudgetPolicy<model::BasePolicy>>() != nullptr);
+  const model::ToolPolicy budgeted = full.make_policy();
+  const auto* budget = budgeted.get_if<kvbits::BudgetPolicy<model::BasePolicy>>();
+  REQUIRE(budget != nullptr);
+  // A learned budget lowers keys and values each along its own widths; other budgets keep the ladder.
+  CHECK(budget->options().lowering == kvbits::BudgetLowering::per_side);
+  const model::ToolPolicy tiered = model::parse_policy("budget:7.5:tiers:4=16/16,*=8/2").make_policy();
+  REQUIRE(tiered.get_if<kvbits::BudgetPolicy<model::BasePolicy>>() != nullptr);
+  CHECK(tiered.get_if<kvbits::BudgetPolicy<model::BasePolicy>>()->options().lowering ==
+        kvbits::BudgetLowering::ladder);
   CHECK(model::parse_policy("budget:8:learned:" + path).budget == 8.0);
 
   require_error([&] { (void)model::parse_policy("learned:" + path + ",w=0"); }, Errc::invalid_argument,

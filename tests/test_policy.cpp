@@ -52,6 +52,25 @@ DecisionContext at_age(std::size_t age, BitDecision current = {32, 32}) {
   return context;
 }
 
+// Budget options whose offset is the error exactly, in whole steps at once (no integral term, no
+// per-lowering limit): target 4 bits/element.
+kvbits::BudgetOptions proportional_budget() {
+  kvbits::BudgetOptions options;
+  options.target_bits_per_element = 4.0;
+  options.proportional_gain = 1.0;
+  options.integral_gain = 0.0;
+  options.max_rungs_per_lowering = 0;
+  return options;
+}
+
+// A budget's decision for a token aged 8 holding `current` while the cache is at `running`.
+template <class Budget>
+BitDecision decide_at(Budget& policy, double running, BitDecision current = {32, 32}) {
+  DecisionContext context = at_age(8, current);
+  context.cache_bits_per_element = running;
+  return policy.decide(context);
+}
+
 DecisionContext attended(std::size_t age, float mean_probability, BitDecision current = {32, 32}) {
   DecisionContext context = at_age(age, current);
   context.attention.queries = 10;
@@ -412,15 +431,9 @@ TEST_CASE("BudgetPolicy leaves young tokens to the inner policy and lowers old o
 }
 
 TEST_CASE("BudgetPolicy lowers along its ladder with error diffusion", "[policy][budget]") {
-  kvbits::BudgetOptions options;
-  options.target_bits_per_element = 4.0;
-  options.proportional_gain = 1.0;
-  options.integral_gain = 0.0;         // offset = running - target exactly
-  options.max_rungs_per_lowering = 0;  // whole offsets at once
+  const kvbits::BudgetOptions options = proportional_budget();
   const auto decide = [](auto& policy, double running, BitDecision current = {32, 32}) {
-    DecisionContext context = at_age(8, current);
-    context.cache_bits_per_element = running;
-    return policy.decide(context);
+    return decide_at(policy, running, current);
   };
   SECTION("a fractional offset alternates, whole ones step down") {
     kvbits::BudgetPolicy<StaticPolicy> policy(StaticPolicy{{16, 16}}, options);
@@ -443,6 +456,38 @@ TEST_CASE("BudgetPolicy lowers along its ladder with error diffusion", "[policy]
     CHECK(decide(floating, 5.0) == BitDecision{16, 16});
     kvbits::BudgetPolicy<StaticPolicy> below_ladder(StaticPolicy{{2, 2}}, options);
     CHECK(decide(below_ladder, 9.0) == BitDecision{2, 2});
+  }
+}
+
+TEST_CASE("BudgetPolicy lowers keys and values each along its own widths when asked", "[policy][budget]") {
+  kvbits::BudgetOptions options = proportional_budget();
+  options.lowering = kvbits::BudgetLowering::per_side;
+  const auto decide = [](auto& policy, double running, BitDecision current = {32, 32}) {
+    return decide_at(policy, running, current);
+  };
+  SECTION("lopsided widths lower the wide side one width at a time") {
+    kvbits::BudgetPolicy<StaticPolicy> policy(StaticPolicy{{8, 2}}, options);
+    CHECK(decide(policy, 5.0) == BitDecision{6, 2});  // the ladder would snap 8/2 to 3/2
+    CHECK(decide(policy, 6.0) == BitDecision{5, 2});
+    CHECK(decide(policy, 8.0) == BitDecision{3, 2});
+    CHECK(decide(policy, 100.0) == BitDecision{2, 2});  // every side at the cheapest rung's width
+    CHECK(decide(policy, 3.0) == BitDecision{8, 2});    // below target: the inner decision
+  }
+  SECTION("the wider side goes first, values on a tie") {
+    kvbits::BudgetPolicy<StaticPolicy> policy(StaticPolicy{{16, 8}}, options);
+    CHECK(decide(policy, 5.0) == BitDecision{8, 8});
+    CHECK(decide(policy, 6.0) == BitDecision{8, 6});
+    CHECK(decide(policy, 7.0) == BitDecision{6, 6});
+    CHECK(decide(policy, 6.0, {5, 4}) == BitDecision{4, 3});  // lowered from the current widths
+  }
+  SECTION("the cheapest rung is each side's floor") {
+    options.ladder = {{4, 2}, {8, 2}, {8, 4}};
+    kvbits::BudgetPolicy<StaticPolicy> policy(StaticPolicy{{8, 8}}, options);
+    CHECK(decide(policy, 100.0) == BitDecision{4, 2});  // at most 4 + 6 steps: 16 -> 4 and 16 -> 2
+    CHECK(decide(policy, 7.0) == BitDecision{6, 5});
+  }
+  SECTION("the default stays the ladder") {
+    CHECK(kvbits::BudgetOptions{}.lowering == kvbits::BudgetLowering::ladder);
   }
 }
 

@@ -121,9 +121,11 @@ enum class PolicyKind {
  *    next_token_probability, max_probability, rarity) exceeds T; needs w >= 1, since the features of a
  *    token are known only after its forward pass.
  *  - `learned:PATH[,budget=B][,q=Q]`: the tools' learned controller (learn::ToolLearnedPolicy)
- *    with the weights of PATH (kvbits-train); `budget=B` is `budget:B:` written inside, `q=Q`
- *    the width rule of LearnedPolicyOptions::quantile. It reads the runner's write-time
- *    features, so its window is 1 unless `w=` sets it (w=0 is refused).
+ *    with the weights of PATH (kvbits-train); `budget=B` is `budget:B:` written inside (the
+ *    budget of a learned policy lowers keys and values each along its own widths,
+ *    BudgetLowering::per_side), `q=Q` the width rule of LearnedPolicyOptions::quantile. It
+ *    reads the runner's write-time features, so its window is 1 unless `w=` sets it (w=0 is
+ *    refused).
  *  - `budget:BITS:POLICY`: POLICY lowered online so the cache averages BITS bits per element.
  */
 struct PolicySpec {
@@ -176,10 +178,11 @@ struct PolicySpec {
 
   /// @return a fresh policy as specified (random policies restart from their seed).
   [[nodiscard]] ToolPolicy make_policy() const {
-    const auto finish = [this](auto policy) -> ToolPolicy {
+    const auto finish = [this](auto policy, BudgetLowering lowering = BudgetLowering::ladder) -> ToolPolicy {
       if (!budget) return policy;
       BudgetOptions options;
       options.target_bits_per_element = *budget;
+      options.lowering = lowering;
       return BudgetPolicy<BasePolicy>(BasePolicy(std::move(policy)), options);
     };
     switch (kind) {
@@ -196,7 +199,9 @@ struct PolicySpec {
           message += "' has no controller weights loaded";
           throw Error(Errc::invalid_argument, message);
         }
-        return finish(*learned);
+        // The controller's key and value widths can be far apart (stories260K: keys 4-8 bits,
+        // values 2-3): its budget lowers each side along its own widths.
+        return finish(*learned, BudgetLowering::per_side);
       case PolicyKind::fixed:
         break;
     }

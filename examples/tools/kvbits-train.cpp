@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cli/args.hpp"
@@ -54,6 +55,12 @@ options:
   --learning-rate R   Adam step size (default 0.001)
   --seed S            initial weights, batch order and held-back documents (default 1)
   --holdout F         share of the training documents held back (default 0.2)
+  --drop-features A,B ablation: train without these inputs (names as in the weight file, e.g.
+                      log_age); they are set to 0 in every sample and the first layer's weights
+                      for them are 0, so the saved controller ignores them at run time
+  --widths 2,4,8,16   ablation: only these widths (at least two, 16 among them) are targets
+                      and choices; the other classes' logits are fixed at -1e4 (weights 0), so
+                      the saved controller never chooses them
   --quiet             no line per epoch
   --help              this text
 
@@ -75,6 +82,7 @@ struct Options {
   double learning_rate = 1e-3;
   std::uint64_t seed = 1;
   double holdout = 0.2;
+  learn::InputMask dropped{};
   bool quiet = false;
   bool help = false;
 };
@@ -110,6 +118,10 @@ Options parse_options(int argc, char** argv) {
       options.seed = args.count();
     } else if (name == "--holdout") {
       options.holdout = args.number();
+    } else if (name == "--drop-features") {
+      options.dropped = learn::parse_input_mask(args.value());
+    } else if (name == "--widths") {
+      options.rule.allowed = learn::parse_width_mask(args.value());
     } else if (name == "--quiet") {
       args.no_value();
       options.quiet = true;
@@ -170,7 +182,8 @@ int run(const Options& options) {
   kvbits::detail::require(options.data.has_value(), kvbits::Errc::invalid_argument,
                           "--data is required (see --help)");
   const learn::DamageDataset data = learn::load_dataset(*options.data);
-  const kvbits::TrainingSet<Net> all = learn::make_training_set(data, options.rule);
+  kvbits::TrainingSet<Net> all = learn::make_training_set(data, options.rule);
+  learn::drop_inputs(all, options.dropped);
   auto [training, held] = kvbits::split_training_set(all, options.holdout, options.seed);
   std::vector<std::uint32_t> held_documents = held.groups;
   std::sort(held_documents.begin(), held_documents.end());
@@ -183,6 +196,23 @@ int run(const Options& options) {
   std::printf("tau %g, cap %g, lambda %g, mu %g, ce %g, seed %llu\n", options.rule.tau,
               options.rule.damage_cap, options.lambda, options.mu, options.ce,
               static_cast<unsigned long long>(options.seed));
+  std::string ablation;
+  for (std::size_t f = 0; f < learn::kControllerInputs; ++f) {
+    if (!options.dropped[f]) continue;
+    ablation += ablation.empty() ? "dropped inputs:" : ",";
+    ablation += ' ';
+    ablation += learn::controller_input_names()[f];
+  }
+  if (options.rule.allowed != learn::kAllWidths) {
+    ablation += ablation.empty() ? "" : "; ";
+    ablation += "widths:";
+    for (std::size_t b = 0; b < learn::kControllerWidths; ++b) {
+      if (!options.rule.allowed[b]) continue;
+      ablation += ' ';
+      ablation += std::to_string(learn::ControllerWidths::kValues[b]);
+    }
+  }
+  if (!ablation.empty()) std::printf("%s\n", ablation.c_str());
 
   kvbits::TrainingOptions<Net> train;
   train.loss.cross_entropy_weight = options.ce;
@@ -194,7 +224,12 @@ int run(const Options& options) {
   train.max_epochs = options.epochs;
   train.patience = options.patience;
   train.seed = options.seed;
+  // The initial weights are drawn here rather than in train() (same seed, same weights) so the
+  // ablations' masks hold from the first step.
   auto net = std::make_unique<Net>();
+  kvbits::initialize_weights(*net, options.seed);
+  learn::apply_masks(*net, options.dropped, options.rule.allowed);
+  train.initialize_weights = false;
   const kvbits::TrainingResult result =
       kvbits::train(*net, training, held, train,
                     options.quiet ? std::function<void(const kvbits::EpochReport&)>{}
@@ -203,6 +238,7 @@ int run(const Options& options) {
               result.best_epoch, result.epochs, result.best_validation.loss.total,
               100.0 * result.best_validation.accuracy[kvbits::kKeyHead],
               100.0 * result.best_validation.accuracy[kvbits::kValueHead]);
+  learn::apply_masks(*net, options.dropped, options.rule.allowed);
   print_choices(*net, data, held_documents);
   if (options.out) {
     kvbits::save_weights(*options.out, *net, learn::controller_input_names(),

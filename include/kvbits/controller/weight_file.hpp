@@ -352,7 +352,8 @@ ControllerWeights<Net> decode_weights(std::span<const std::byte> bytes,
   bool sizes_match = hidden_count + 1 == Net::kLayers;
   for (std::uint32_t i = 0; i < hidden_count; ++i) {
     const std::uint32_t size = in.u32("hidden layer size");
-    file_sizes += "-" + std::to_string(size);
+    file_sizes += '-';
+    file_sizes += std::to_string(size);
     if (sizes_match && size != Net::kSizes[i + 1]) sizes_match = false;
   }
   const std::uint32_t width_count = in.u32("width count");

@@ -29,6 +29,20 @@ inline std::vector<BitDecision> default_width_ladder() {
           {6, 5}, {6, 6}, {8, 6}, {8, 8}, {16, 8}, {16, 16}};
 }
 
+/// How a BudgetPolicy lowers a token by a number of steps.
+enum class BudgetLowering {
+  /// Along BudgetOptions::ladder: a step is one rung, from the widest rung not above the token.
+  ladder,
+  /**
+   * Keys and values each along the supported widths (kSupportedBits): a step narrows one side
+   * by one width, the wider side first (values on a tie), never below the cheapest rung's widths
+   * of that side. A token's keys and values keep their own widths, so a policy whose widths are
+   * far apart (e.g. keys 8, values 2) is not snapped to a rung that narrows its wide side at
+   * once (8/2 -> 3/2 on the default ladder).
+   */
+  per_side,
+};
+
 /// Settings of a BudgetPolicy; see BudgetPolicy for the control law.
 struct BudgetOptions {
   double target_bits_per_element = 4.5;  ///< average storage bits per K/V element to reach, > 0
@@ -43,6 +57,10 @@ struct BudgetOptions {
   /// Most rungs one lowering takes before the last lowering age; 0 = no limit.
   std::size_t max_rungs_per_lowering = 2;
   std::vector<BitDecision> ladder = default_width_ladder();  ///< rungs, cheapest first
+  /// How a token is lowered; per_side keeps the ladder's cheapest rung as the floor of each side,
+  /// and the offset then counts one-side steps (at most those from 16/16 to that rung: 12 for the
+  /// default ladder, as many as its rungs above the cheapest).
+  BudgetLowering lowering = BudgetLowering::ladder;
 };
 
 /// Protect age of a BudgetPolicy whose Inner declares no decision ages (e.g. a static policy).
@@ -75,6 +93,7 @@ inline constexpr std::size_t kMaxBudgetLoweringAges = 8;
  *   integral <- clamp(integral + Ki * clamp(e, -B, B), 0, L)   (B = integral_band)
  *               held while the offset is pinned at 0 or L and e pushes it further (no wind-up)
  *   offset    = clamp(integral + Kp * e, 0, L)                  (L = ladder rungs - 1)
+ * (with per_side lowering, L counts one-side steps: see BudgetOptions::lowering),
  * a PI controller: the integral term finds the offset that holds the average on
  * target, the proportional term damps the loop (the cache's running average
  * integrates the decisions, so integral control alone would oscillate).
@@ -87,7 +106,10 @@ inline constexpr std::size_t kMaxBudgetLoweringAges = 8;
  * starting widths (when they are not a rung, reaching that rung is the first
  * step) and never goes below the cheapest rung; the result is never above
  * Inner's decision in keys or values, nor above the widths the token holds
- * now. The state is a few numbers: O(1) per cache, deterministic.
+ * now. With BudgetOptions::lowering = per_side a step narrows one side by one
+ * supported width instead (the wider side first; see BudgetLowering), which
+ * suits policies whose key and value widths differ by much. The state is a few
+ * numbers: O(1) per cache, deterministic.
  *
  * Limits. The budget only lowers: when Inner alone stores below the target, the
  * cache lands below it. A cache that reports 0 (before it has stored anything)
@@ -150,6 +172,10 @@ class BudgetPolicy {
                    : inner_ages.empty()      ? kDefaultBudgetProtectAge
                                              : inner_ages.back();
     last_lowering_age_ = protect_age_ << (options_.lowering_ages - 1);
+    top_ = options_.lowering == BudgetLowering::per_side
+               ? static_cast<double>(narrowings(16, ladder.front().key_bits) +
+                                     narrowings(16, ladder.front().value_bits))
+               : static_cast<double>(ladder.size() - 1);
     for (std::size_t k = 0; k < options_.lowering_ages; ++k) {
       const std::size_t age = protect_age_ << k;
       const auto at = std::lower_bound(ages_.begin(), ages_.end(), age);
@@ -173,7 +199,7 @@ class BudgetPolicy {
     if (context.age < last_lowering_age_ && options_.max_rungs_per_lowering != 0) {
       steps = std::min(steps, options_.max_rungs_per_lowering);
     }
-    return lower(start, steps);
+    return options_.lowering == BudgetLowering::per_side ? lower_sides(start, steps) : lower(start, steps);
   }
 
   /// @return Inner's decision ages merged with the lowering ages, strictly increasing.
@@ -196,7 +222,7 @@ class BudgetPolicy {
   std::size_t control_step(double bits_per_element) noexcept {
     // A cache that has stored nothing yet reports 0: nothing to correct.
     const double error = bits_per_element > 0.0 ? bits_per_element - options_.target_bits_per_element : 0.0;
-    const auto top = static_cast<double>(options_.ladder.size() - 1);
+    const double top = top_;
     const double proportional = options_.proportional_gain * error;
     // Conditional integration: while the offset is pinned at an end of the ladder and the error
     // pushes further that way, the integral holds still, so it has no wind-up to undo later.
@@ -232,14 +258,45 @@ class BudgetPolicy {
     return ladder[rung - std::min(descent, rung)];
   }
 
+  // `start` narrowed by `steps` one-side steps along the supported widths, the wider side first.
+  [[nodiscard]] BitDecision lower_sides(const BitDecision& start, std::size_t steps) const noexcept {
+    const BitDecision floor = options_.ladder.front();
+    BitDecision out = start;
+    for (std::size_t s = 0; s < steps; ++s) {
+      const bool key_can = out.key_bits > floor.key_bits;
+      const bool value_can = out.value_bits > floor.value_bits;
+      if (!key_can && !value_can) break;
+      int& side = key_can && (!value_can || out.key_bits > out.value_bits) ? out.key_bits : out.value_bits;
+      side = narrower_supported(side);
+    }
+    return out;
+  }
+
+  // Supported widths strictly between `from` and `to` plus one: one-side steps from `from` down to `to`.
+  [[nodiscard]] static constexpr std::size_t narrowings(int from, int to) noexcept {
+    std::size_t count = 0;
+    for (const int candidate : kSupportedBits) count += candidate >= to && candidate < from ? 1 : 0;
+    return count;
+  }
+
+  // The supported width just below `bits` (bits itself when none is).
+  [[nodiscard]] static constexpr int narrower_supported(int bits) noexcept {
+    int below = bits;
+    for (const int candidate : kSupportedBits) {
+      if (candidate < bits) below = candidate;
+    }
+    return below;
+  }
+
   Inner inner_;                        // the policy whose decisions are lowered
   BudgetOptions options_;              // target, gains, band, ages, lowering limit, ladder
   std::size_t protect_age_ = 0;        // options_.protect_age resolved, >= 1
   std::size_t last_lowering_age_ = 0;  // protect_age_ * 2^(lowering_ages - 1): lowerings unlimited from here
   std::vector<std::size_t> ages_;      // Inner's decision ages merged with the lowering ages, increasing
-  double integral_ = 0.0;              // integral term, in rungs, within [0, ladder.size() - 1]
-  double offset_ = 0.0;                // latest offset, in rungs
-  double diffusion_ = 0.0;             // accumulated fractional rungs not yet applied, in [0, 1)
+  double top_ = 0.0;                   // most steps: rungs - 1, or one-side steps to the cheapest rung
+  double integral_ = 0.0;              // integral term, in steps, within [0, top_]
+  double offset_ = 0.0;                // latest offset, in steps
+  double diffusion_ = 0.0;             // accumulated fractional steps not yet applied, in [0, 1)
 };
 
 }  // namespace kvbits
