@@ -84,6 +84,23 @@ KVBITS_ALWAYS_INLINE ParamsFour symmetric_params_four(__m128 lo, __m128 hi, int 
   return p;
 }
 
+/**
+ * The parameters of four groups from their ranges under scheme S, and each group's block
+ * metadata (little-endian fp16 scale, then fp16 min when asymmetric) in metadata[k]
+ * (4 words, 16-byte aligned).
+ */
+template <int Bits, Scheme S>
+KVBITS_ALWAYS_INLINE ParamsFour params_four(__m128 lows, __m128 highs, std::uint32_t* metadata) noexcept {
+  ParamsFour p;
+  if constexpr (S == Scheme::asymmetric) {
+    p = asymmetric_params_four(lows, highs, Bits);
+  } else {
+    p = symmetric_params_four(lows, highs, Bits);
+  }
+  _mm_store_si128(reinterpret_cast<__m128i*>(metadata), _mm_unpacklo_epi16(p.scale_half, p.min_half));
+  return p;
+}
+
 /// Whether encode_fixed handles (A, Bits, G): 16-lane batches, planar codes
 /// whose parameters come from the range alone (not the 2-bit search), a
 /// compile-time group of whole batches of code bytes.
@@ -135,15 +152,8 @@ inline void encode_fixed(const float* KVBITS_RESTRICT x, std::size_t n,
     }
     const __m128 lows = L::template reduce_four<false>(lo);
     const __m128 highs = L::template reduce_four<true>(hi);
-    ParamsFour p;
-    if constexpr (asymmetric) {
-      p = asymmetric_params_four(lows, highs, Bits);
-    } else {
-      p = symmetric_params_four(lows, highs, Bits);
-    }
-    // Block metadata: little-endian fp16 scale, then fp16 min when asymmetric.
     alignas(16) std::uint32_t metadata[4];
-    _mm_store_si128(reinterpret_cast<__m128i*>(metadata), _mm_unpacklo_epi16(p.scale_half, p.min_half));
+    const ParamsFour p = params_four<Bits, S>(lows, highs, metadata);
     alignas(16) float mins[4];
     alignas(16) float inverses[4];
     _mm_store_ps(mins, p.min);
@@ -258,14 +268,8 @@ inline void encode_eights(const float* KVBITS_RESTRICT x, std::size_t n,
         _mm512_permutex2var_ps(reduce_halves<false>(a), group_heads, reduce_halves<false>(b)));
     const __m128 highs = _mm512_castps512_ps128(
         _mm512_permutex2var_ps(reduce_halves<true>(a), group_heads, reduce_halves<true>(b)));
-    ParamsFour p;
-    if constexpr (asymmetric) {
-      p = asymmetric_params_four(lows, highs, Bits);
-    } else {
-      p = symmetric_params_four(lows, highs, Bits);
-    }
     alignas(16) std::uint32_t metadata[4];
-    _mm_store_si128(reinterpret_cast<__m128i*>(metadata), _mm_unpacklo_epi16(p.scale_half, p.min_half));
+    const ParamsFour p = params_four<Bits, S>(lows, highs, metadata);
     const __m512 mins = _mm512_castps128_ps512(p.min);
     const __m512 inverses = _mm512_castps128_ps512(p.inverse);
     // The operations of encode_fixed's code(), so the codes are the reference's.
