@@ -84,42 +84,23 @@ struct Options {
 };
 
 Options parse_options(int argc, char** argv) {
-  Options options;
-  kvbits::cli::ArgCursor args(argc, argv);
-  while (!args.done()) {
-    const std::string name = args.next_option();
-    if (name == "--model") {
-      options.model = args.value();
-    } else if (name == "--text") {
-      options.text = args.value();
-    } else if (name == "--out") {
-      options.out = args.value();
-    } else if (name == "--cache") {
-      options.cache = args.value();
-    } else if (name == "--samples") {
-      options.label.samples_per_age = static_cast<std::size_t>(args.count());
-    } else if (name == "--horizon") {
-      options.label.horizon = static_cast<std::size_t>(args.count());
-    } else if (name == "--seed") {
-      options.label.seed = args.count();
-    } else if (name == "--max-tokens") {
-      options.max_tokens = static_cast<std::size_t>(args.count());
-    } else if (name == "--documents") {
-      options.documents = static_cast<std::size_t>(args.count());
-    } else if (name == "--unigram") {
-      options.unigram = args.value();
-    } else if (name == "--write-training") {
-      options.write_training = args.value();
-    } else if (name == "--write-validation") {
-      options.write_validation = args.value();
-    } else if (name == "--help") {
-      args.no_value();
-      options.help = true;
-    } else {
-      throw kvbits::Error(kvbits::Errc::invalid_argument, "unknown option " + name + " (see --help)");
-    }
-  }
-  return options;
+  using kvbits::cli::ArgCursor;
+  static constexpr kvbits::cli::OptionRule<Options> kRules[] = {
+      {"--model", [](Options& o, ArgCursor& a) { o.model = a.value(); }},
+      {"--text", [](Options& o, ArgCursor& a) { o.text = a.value(); }},
+      {"--out", [](Options& o, ArgCursor& a) { o.out = a.value(); }},
+      {"--cache", [](Options& o, ArgCursor& a) { o.cache = a.value(); }},
+      {"--samples",
+       [](Options& o, ArgCursor& a) { o.label.samples_per_age = static_cast<std::size_t>(a.count()); }},
+      {"--horizon", [](Options& o, ArgCursor& a) { o.label.horizon = static_cast<std::size_t>(a.count()); }},
+      {"--seed", [](Options& o, ArgCursor& a) { o.label.seed = a.count(); }},
+      {"--max-tokens", [](Options& o, ArgCursor& a) { o.max_tokens = static_cast<std::size_t>(a.count()); }},
+      {"--documents", [](Options& o, ArgCursor& a) { o.documents = static_cast<std::size_t>(a.count()); }},
+      {"--unigram", [](Options& o, ArgCursor& a) { o.unigram = a.value(); }},
+      {"--write-training", [](Options& o, ArgCursor& a) { o.write_training = a.value(); }},
+      {"--write-validation", [](Options& o, ArgCursor& a) { o.write_validation = a.value(); }},
+  };
+  return kvbits::cli::parse_with<Options>(argc, argv, kRules);
 }
 
 void write_side(const std::vector<std::string>& documents, learn::Split side, const std::string& path) {

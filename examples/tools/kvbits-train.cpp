@@ -88,51 +88,30 @@ struct Options {
 };
 
 Options parse_options(int argc, char** argv) {
-  Options options;
-  kvbits::cli::ArgCursor args(argc, argv);
-  while (!args.done()) {
-    const std::string name = args.next_option();
-    if (name == "--data") {
-      options.data = args.value();
-    } else if (name == "--out") {
-      options.out = args.value();
-    } else if (name == "--tau") {
-      options.rule.tau = args.number();
-    } else if (name == "--lambda") {
-      options.lambda = args.number();
-    } else if (name == "--mu") {
-      options.mu = args.number();
-    } else if (name == "--ce") {
-      options.ce = args.number();
-    } else if (name == "--cap") {
-      options.rule.damage_cap = args.number();
-    } else if (name == "--epochs") {
-      options.epochs = static_cast<std::size_t>(args.count());
-    } else if (name == "--patience") {
-      options.patience = static_cast<std::size_t>(args.count());
-    } else if (name == "--batch") {
-      options.batch = static_cast<std::size_t>(args.count());
-    } else if (name == "--learning-rate") {
-      options.learning_rate = args.number();
-    } else if (name == "--seed") {
-      options.seed = args.count();
-    } else if (name == "--holdout") {
-      options.holdout = args.number();
-    } else if (name == "--drop-features") {
-      options.dropped = learn::parse_input_mask(args.value());
-    } else if (name == "--widths") {
-      options.rule.allowed = learn::parse_width_mask(args.value());
-    } else if (name == "--quiet") {
-      args.no_value();
-      options.quiet = true;
-    } else if (name == "--help") {
-      args.no_value();
-      options.help = true;
-    } else {
-      throw kvbits::Error(kvbits::Errc::invalid_argument, "unknown option " + name + " (see --help)");
-    }
-  }
-  return options;
+  using kvbits::cli::ArgCursor;
+  static constexpr kvbits::cli::OptionRule<Options> kRules[] = {
+      {"--data", [](Options& o, ArgCursor& a) { o.data = a.value(); }},
+      {"--out", [](Options& o, ArgCursor& a) { o.out = a.value(); }},
+      {"--tau", [](Options& o, ArgCursor& a) { o.rule.tau = a.number(); }},
+      {"--lambda", [](Options& o, ArgCursor& a) { o.lambda = a.number(); }},
+      {"--mu", [](Options& o, ArgCursor& a) { o.mu = a.number(); }},
+      {"--ce", [](Options& o, ArgCursor& a) { o.ce = a.number(); }},
+      {"--cap", [](Options& o, ArgCursor& a) { o.rule.damage_cap = a.number(); }},
+      {"--epochs", [](Options& o, ArgCursor& a) { o.epochs = static_cast<std::size_t>(a.count()); }},
+      {"--patience", [](Options& o, ArgCursor& a) { o.patience = static_cast<std::size_t>(a.count()); }},
+      {"--batch", [](Options& o, ArgCursor& a) { o.batch = static_cast<std::size_t>(a.count()); }},
+      {"--learning-rate", [](Options& o, ArgCursor& a) { o.learning_rate = a.number(); }},
+      {"--seed", [](Options& o, ArgCursor& a) { o.seed = a.count(); }},
+      {"--holdout", [](Options& o, ArgCursor& a) { o.holdout = a.number(); }},
+      {"--drop-features", [](Options& o, ArgCursor& a) { o.dropped = learn::parse_input_mask(a.value()); }},
+      {"--widths", [](Options& o, ArgCursor& a) { o.rule.allowed = learn::parse_width_mask(a.value()); }},
+      {"--quiet",
+       [](Options& o, ArgCursor& a) {
+         a.no_value();
+         o.quiet = true;
+       }},
+  };
+  return kvbits::cli::parse_with<Options>(argc, argv, kRules);
 }
 
 void print_epoch(const kvbits::EpochReport& r) {
