@@ -1,17 +1,27 @@
 # SPDX-License-Identifier: MIT
-"""A budget: policy must land within 0.1 bits/element of its target on a whole dev text
-(bits/element as the cache counts them: codes, metadata, sinks and window; final caches
-averaged over documents weighted by length, as kvbits-eval reports them).
+"""A budgeted policy (budget:B:POLICY, or learned:PATH,budget=B,...) must land within 0.1
+bits/element of B on a whole dev text (bits/element as the cache counts them: codes, metadata,
+sinks and window; final caches averaged over documents weighted by length, as kvbits-eval
+reports them).
 
 usage: python3 check_budget.py EVAL_BINARY --model M --text FILE --policy budget:B:P [...]
 """
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 
 TOLERANCE = 0.1
+
+
+def target_of(policy):
+    """The B of a `budget:B:` prefix or of a `budget=B` item (learned:)."""
+    match = re.match(r"budget:([0-9.]+):", policy) or re.search(r"(?:^|,)budget=([0-9.]+)(?:,|$)", policy)
+    if match is None:
+        raise ValueError(f"policy '{policy}' has no budget")
+    return float(match.group(1))
 
 
 def main(argv=None):
@@ -19,7 +29,7 @@ def main(argv=None):
     parser.add_argument("eval_binary")
     parser.add_argument("--model", required=True)
     parser.add_argument("--text", required=True)
-    parser.add_argument("--policy", action="append", required=True, help="budget:BITS:POLICY")
+    parser.add_argument("--policy", action="append", required=True, help="budget:BITS:POLICY or learned:PATH,budget=BITS,...")
     args = parser.parse_args(argv)
     command = [args.eval_binary, "--model", args.model, "--text", args.text, "--json", "-"]
     for policy in args.policy:
@@ -29,9 +39,10 @@ def main(argv=None):
         print(f"check_budget: FAIL: {' '.join(command)} exited with {completed.returncode}:\n"
               f"{completed.stderr}", file=sys.stderr)
         return 1
-    failures = 0
-    for row in json.loads(completed.stdout)["policies"]:
-        target = float(row["policy"].split(":")[1])
+    rows = json.loads(completed.stdout)["policies"]
+    failures = 0 if len(rows) == len(args.policy) else 1
+    for row in rows:
+        target = target_of(row["policy"])
         error = row["average_bits"] - target
         status = "ok" if abs(error) <= TOLERANCE else "FAIL"
         failures += status != "ok"
