@@ -50,6 +50,19 @@ std::map<std::string, double>& fp32_tokens_per_second() {
   return rates;
 }
 
+// Reports tokens/s, and the policy's speed as a ratio to the FP32 cache's rate of the same shape:
+// an "fp32" run records `fp32_rate`, which the other policies (registered after it) divide by.
+void report_speed(benchmark::State& state, const std::string& policy, double tokens, double seconds,
+                  double& fp32_rate) {
+  state.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsRate);
+  const double rate = seconds > 0.0 ? tokens / seconds : 0.0;
+  if (policy == "fp32") {
+    fp32_rate = rate;
+  } else if (fp32_rate > 0.0) {
+    state.counters["speed_vs_fp32"] = rate / fp32_rate;
+  }
+}
+
 // One iteration = a fresh cache, a 16-token prompt, then greedy decoding until the sequence
 // holds 512 tokens: 512 forward passes.
 void generate(benchmark::State& state, const std::string& model_name, const std::string& policy,
@@ -81,14 +94,7 @@ void generate(benchmark::State& state, const std::string& model_name, const std:
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   const double tokens = static_cast<double>(kSequenceTokens) * static_cast<double>(state.iterations());
-  state.counters["tokens/s"] = benchmark::Counter(tokens, benchmark::Counter::kIsRate);
-  const double rate = seconds > 0.0 ? tokens / seconds : 0.0;
-  double& fp32_rate = fp32_tokens_per_second()[model_name];
-  if (policy == "fp32") {
-    fp32_rate = rate;
-  } else if (fp32_rate > 0.0) {
-    state.counters["speed_vs_fp32"] = rate / fp32_rate;
-  }
+  report_speed(state, policy, tokens, seconds, fp32_tokens_per_second()[model_name]);
 }
 
 // Each model's prompt is text of its own kind.
@@ -194,15 +200,8 @@ void decode_at_context(benchmark::State& state, std::size_t context, const std::
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     token = kvbits::model::argmax(logits);
   }
-  const double steps = static_cast<double>(state.iterations());
-  state.counters["tokens/s"] = benchmark::Counter(steps, benchmark::Counter::kIsRate);
-  const double rate = seconds > 0.0 ? steps / seconds : 0.0;
-  double& fp32_rate = synthetic_fp32_rates()[context];
-  if (policy == "fp32") {
-    fp32_rate = rate;
-  } else if (fp32_rate > 0.0) {
-    state.counters["speed_vs_fp32"] = rate / fp32_rate;
-  }
+  report_speed(state, policy, static_cast<double>(state.iterations()), seconds,
+               synthetic_fp32_rates()[context]);
   state.counters["bits_per_element"] = cache.bits_per_element();
 }
 
