@@ -8,8 +8,9 @@ packages=(cmake g++ ninja-build python3 libeigen3-dev libxsimd-dev catch2 libben
   chromium fonts-dejavu-core)
 # CI also cross-builds the codec and cache tests for AArch64 and runs them under
 # qemu-user (tests/cross/run_aarch64.sh); the cross g++ brings libc6-dev-arm64-cross.
+# doxygen builds the API reference (scripts/docs.sh).
 if [[ "${1:-}" == "--ci" ]]; then
-  packages+=(clang libclang-rt-14-dev clang-format g++-aarch64-linux-gnu qemu-user)
+  packages+=(clang libclang-rt-14-dev clang-format g++-aarch64-linux-gnu qemu-user doxygen)
 fi
 
 missing=()

@@ -293,6 +293,74 @@ TEMPLATE_TEST_CASE("age-graded demotion never raises a width and keeps attention
   }
 }
 
+// Widths from a hash of (position, age): several tokens leave and join the same streams in one
+// append, so one plan fills the holes of departed tokens with arriving ones.
+struct ShufflingPolicy {
+  std::vector<std::size_t> ages;
+  bool statistics = true;
+
+  [[nodiscard]] std::span<const std::size_t> decision_ages() const { return ages; }
+  [[nodiscard]] bool wants_attention_stats() const { return statistics; }
+
+  BitDecision decide(const DecisionContext& c) const {
+    static constexpr std::array<int, 5> kWidths = {8, 6, 5, 4, 2};
+    const std::size_t hash = (c.token.position * 2654435761u + c.age * 40503u) >> 7;
+    return {kWidths[hash % 3 + (c.age > 4 ? 2 : 0)], kWidths[(hash / 3) % 3 + (c.age > 6 ? 2 : 0)]};
+  }
+};
+
+TEMPLATE_TEST_CASE("many moves in one append store what one demote() at a time stores", "[cache][adaptive]",
+                   KVBITS_TEST_BACKENDS) {
+  std::mt19937 rng(35);
+  const std::size_t d = 16, kv_heads = 2, heads = 4, steps = 120;
+  const std::size_t width = kv_heads * d;
+  auto o = make_options(1, kv_heads, d, steps);
+  o.residual_window = 2;
+  o.sink_tokens = 1;
+  o.key.group_size = 8;
+  ShufflingPolicy planned;
+  planned.ages = {3, 4, 5, 7, 8, 11, 13};
+  QuantizedKVCache<ShufflingPolicy, TestType> cache(o, planned);
+  // The same first decisions, then each change replayed as a demote() of its own.
+  QuantizedKVCache<ShufflingPolicy, TestType> replayed(o, ShufflingPolicy{});
+  std::size_t changes = 0;
+  for (std::size_t t = 0; t < steps; ++t) {
+    const auto k = random_vector(rng, width);
+    const auto v = random_vector(rng, width);
+    cache.append(0, k, v, TokenInfo{0, t, -1, {}});
+    replayed.append(0, k, v, TokenInfo{0, t, -1, {}});
+    for (std::size_t u = 0; u <= t; ++u) {
+      const BitDecision bits = cache.token_bits(0, u);
+      if (replayed.token_bits(0, u) == bits) continue;
+      replayed.demote(0, u, bits.key_bits, bits.value_bits);
+      ++changes;
+    }
+    if (t % 2 == 0) {
+      const auto q = random_vector(rng, heads * d, 2.0f);
+      std::vector<float> out(q.size()), replayed_out(q.size());
+      cache.attend(0, q, out);
+      replayed.attend(0, q, replayed_out);
+      CHECK(relative_error(out, replayed_out) < kKernelTolerance);
+    }
+  }
+  CHECK(changes > steps);  // most appends moved several tokens
+  CHECK(cache.bits_per_element() == replayed.bits_per_element());
+  CHECK(cache.bits_per_element() == cache.memory().total.average_bits);
+  std::vector<float> keys(width), values(width), replayed_keys(width), replayed_values(width);
+  for (std::size_t u = 0; u < steps; ++u) {
+    INFO("token " << u);
+    cache.read_token(0, u, keys, values);
+    replayed.read_token(0, u, replayed_keys, replayed_values);
+    CHECK(keys == replayed_keys);
+    CHECK(values == replayed_values);
+    const AttentionStats stats = cache.attention_stats(0, u);
+    const AttentionStats replayed_stats = replayed.attention_stats(0, u);
+    CHECK(stats.queries == replayed_stats.queries);
+    CHECK(stats.sum == Approx(replayed_stats.sum).epsilon(kStatsTolerance).margin(1e-7));
+    CHECK(stats.max == Approx(replayed_stats.max).epsilon(kStatsTolerance).margin(1e-7));
+  }
+}
+
 TEST_CASE("decision contexts: window 0, ages, features and bits of the cache", "[cache][adaptive]") {
   std::mt19937 rng(34);
   const std::size_t d = 8, width = 8;

@@ -91,7 +91,7 @@ inline std::vector<std::byte> encode_dataset(const DamageDataset& data) {
       Errc::invalid_argument, "damage dataset: inputs or widths do not fit the controller");
   kvbits::detail::require(data.model.size() <= kMaxDatasetText && data.cache.size() <= kMaxDatasetText,
                           Errc::invalid_argument, "damage dataset: model name or cache text too long");
-  kvbits::detail::ByteWriter out;
+  kvbits::ByteWriter out;
   out.text(std::string_view(kDatasetMagic.data(), kDatasetMagic.size()));
   out.u32(kDatasetVersion);
   out.u64(0);  // payload size and checksum, patched below
@@ -132,7 +132,7 @@ inline std::vector<std::byte> encode_dataset(const DamageDataset& data) {
 
 namespace detail {
 
-inline std::string read_text(kvbits::detail::WeightReader& in, std::size_t limit, const std::string& what) {
+inline std::string read_text(kvbits::ByteReader& in, std::size_t limit, const std::string& what) {
   const std::uint32_t length = in.u32(what + " length");
   if (length > limit)
     in.fail(what + " is " + std::to_string(length) + " bytes long, at most " + std::to_string(limit));
@@ -148,7 +148,7 @@ inline std::string read_text(kvbits::detail::WeightReader& in, std::size_t limit
  * @throw Error(corrupt_data | unsupported | invalid_argument) as the format describes.
  */
 inline DamageDataset decode_dataset(std::span<const std::byte> bytes, std::string_view source) {
-  kvbits::detail::WeightReader in(bytes, source);
+  kvbits::ByteReader in(bytes, source);
   if (in.text(kDatasetMagic.size(), "magic") !=
       std::string_view(kDatasetMagic.data(), kDatasetMagic.size())) {
     in.fail("not a kvbits damage dataset (its first 8 bytes are not \"KVBITDMG\")");

@@ -4,13 +4,18 @@
 // Umbrella header. Order: configuration and core types, codecs, then the
 // components built on them.
 #include "kvbits/config.hpp"
+#include "kvbits/core/isa_namespace.hpp"
 #include "kvbits/core/simd_headers.hpp"
 
 #include "kvbits/core/bit_width.hpp"
+#include "kvbits/core/byte_io.hpp"
+#include "kvbits/core/checksum.hpp"
 #include "kvbits/core/decision.hpp"
 #include "kvbits/core/error.hpp"
 #include "kvbits/core/finite.hpp"
 #include "kvbits/core/fp16.hpp"
+#include "kvbits/core/section_stream.hpp"
+#include "kvbits/core/thread_pool.hpp"
 
 #include "kvbits/codec/backend.hpp"
 #include "kvbits/codec/default_backend.hpp"
@@ -55,12 +60,14 @@
 #include "kvbits/policy/decision_context.hpp"
 #include "kvbits/policy/learned_policy.hpp"
 #include "kvbits/policy/policy.hpp"
+#include "kvbits/policy/policy_state.hpp"
 #include "kvbits/policy/policy_text.hpp"
 #include "kvbits/policy/random_policy.hpp"
 #include "kvbits/policy/rule_policy.hpp"
 #include "kvbits/policy/static_policy.hpp"
 #include "kvbits/policy/tiered_policy.hpp"
 
+#include "kvbits/cache/cache_file.hpp"
 #include "kvbits/cache/memory_report.hpp"
 #include "kvbits/cache/options.hpp"
 #include "kvbits/cache/quantized_kv_cache.hpp"

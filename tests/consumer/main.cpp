@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Round-trips one vector through the installed headers; exits non-zero on failure.
+// Round-trips one vector through the package's headers; exits non-zero on failure.
 #include <kvbits/kvbits.hpp>
 
 #include <cmath>
@@ -21,7 +21,7 @@ int main() {
       return 1;
     }
   }
-  std::printf("kvbits %s via find_package: %s backend round trip ok\n", kvbits::kVersionString,
+  std::printf("kvbits %s (%s): %s backend round trip ok\n", kvbits::kVersionString, KVBITS_CONSUMER_STYLE,
               std::string(kvbits::DefaultBackend::name()).c_str());
   return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang and fuzzes the GGUF reader for the
-# given time, then the tokenizer and the controller weight-file loader for half
-# of it each.
+# Builds the libFuzzer targets with clang and fuzzes the GGUF reader and the
+# cache-file loader for the given time each, then the tokenizer and the
+# controller weight-file loader for half of it each.
 # Usage: tests/fuzz/run_fuzz.sh <build-dir> [seconds=60]
 # The committed corpus is copied to a temporary directory first, so new inputs
 # never land in the repository; crashes are written to that directory and the
@@ -21,7 +21,7 @@ cmake -S "$source_dir" -B "$build_dir" -G Ninja \
   -DCMAKE_CXX_COMPILER="${CXX_FUZZ:-clang++}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DKVBITS_FUZZ=ON -DKVBITS_BUILD_TESTS=OFF -DKVBITS_BUILD_BENCHMARKS=OFF \
   -DKVBITS_BUILD_EXAMPLES=OFF
-cmake --build "$build_dir" --target fuzz_gguf fuzz_tokenizer fuzz_controller -j"${FUZZ_JOBS:-2}"
+cmake --build "$build_dir" --target fuzz_gguf fuzz_tokenizer fuzz_controller fuzz_cache_file -j"${FUZZ_JOBS:-2}"
 
 work_dir=$(mktemp -d "${TMPDIR:-/tmp}/kvbits_fuzz_gguf.XXXXXX")
 echo "fuzz work directory: $work_dir"
@@ -46,5 +46,12 @@ cp "$source_dir"/tests/fuzz/corpus/controller/* "$work_dir/controller_corpus/"
 "$build_dir/tests/fuzz_controller" "$work_dir/controller_corpus" \
   -max_total_time="$(( (seconds + 1) / 2 ))" -max_len=4096 -rss_limit_mb=1024 -timeout=10 \
   -print_final_stats=1 -artifact_prefix="$work_dir/artifacts/"
-echo "fuzzing finished cleanly; new inputs are in $work_dir/corpus, $work_dir/tokenizer_corpus" \
-  "and $work_dir/controller_corpus"
+
+# Seeds from tests/test_cache_file.cpp: files of the fuzzer's two caches, truncated and flipped ones.
+mkdir -p "$work_dir/cache_file_corpus"
+cp "$source_dir"/tests/fuzz/corpus/cache_file/* "$work_dir/cache_file_corpus/"
+"$build_dir/tests/fuzz_cache_file" "$work_dir/cache_file_corpus" \
+  -max_total_time="$seconds" -max_len=16384 -rss_limit_mb=1024 -timeout=10 \
+  -print_final_stats=1 -artifact_prefix="$work_dir/artifacts/"
+echo "fuzzing finished cleanly; new inputs are in $work_dir/corpus, $work_dir/tokenizer_corpus," \
+  "$work_dir/controller_corpus and $work_dir/cache_file_corpus"

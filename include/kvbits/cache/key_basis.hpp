@@ -120,6 +120,15 @@ class KeyBasis {
     set_scales(layer, absmax, layer_empty);
   }
 
+  /**
+   * Sets a layer's channel_scale divisors as a cache file recorded them, whatever the transform
+   * (they are all 1 unless key.transform is channel_scale).
+   * @param scales [kv_heads][head_dim], finite and > 0 (checked by the caller).
+   */
+  void restore_scales(std::size_t layer, std::span<const float> scales) {
+    scales_[layer].assign(scales.begin(), scales.end());
+  }
+
  private:
   KeyTransform key_ = KeyTransform::none;
   KeyTransform value_ = KeyTransform::none;

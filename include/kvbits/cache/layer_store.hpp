@@ -5,6 +5,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "kvbits/cache/options.hpp"
@@ -34,7 +35,7 @@ inline QuantFormat side_format(const KVCodecOptions& codec, int bits) noexcept {
  * their token, and a running count of the bytes the stored K/V occupy.
  *
  * Mutations come in two halves: reserve() may allocate and throw; push(),
- * relocate() and trim() cannot fail, so a caller can plan a batch of changes,
+ * leave(), arrive(), close() and trim() cannot fail, so a caller can plan a batch of changes,
  * reserve for all of them, then commit.
  */
 class LayerStore {
@@ -89,35 +90,76 @@ class LayerStore {
     if (keep_statistics_) statistics_[s].reserve(streams_[s].slot_capacity());
   }
 
+  /// Marks "a new slot at the end of the stream" for arrive().
+  static constexpr std::size_t kNewSlot = static_cast<std::size_t>(-1);
+
+  /// Where a moving token leaves from and the statistics it takes along.
+  struct Departure {
+    TokenSlot from;
+    SlotStatistics::Entry statistics;
+  };
+
+  /**
+   * Token `token` starts a move: its bytes stop counting and its slot becomes
+   * a hole, which an arriving token must fill (arrive) or close() must close
+   * before the store is read again.
+   */
+  [[nodiscard]] Departure leave(std::size_t token) noexcept {
+    const TokenSlot from = index_[token];
+    stored_bytes_ -= kv_heads_ * row_bytes_[from.stream];
+    return {from, keep_statistics_ ? statistics_[from.stream].entry(from.slot) : SlotStatistics::Entry{}};
+  }
+
+  /**
+   * Token `token` (a moving one, or the next new one: size()) arrives in
+   * stream `s`, in the hole `slot` of that stream or, given kNewSlot, in a new
+   * slot (room reserved).
+   * @param keys [kv_heads][key row of s]; @param values [kv_heads][value row of s].
+   */
+  void arrive(std::size_t token, std::size_t s, std::size_t slot, const std::uint8_t* keys,
+              const std::uint8_t* values, const SlotStatistics::Entry& statistics) noexcept {
+    const auto id = static_cast<std::uint32_t>(token);
+    if (slot == kNewSlot) {
+      slot = streams_[s].push(id, keys, values);
+      if (keep_statistics_) statistics_[s].push(statistics);
+    } else {
+      streams_[s].overwrite(slot, id, keys, values);
+      if (keep_statistics_) statistics_[s].assign(slot, statistics);
+    }
+    const TokenSlot at{static_cast<std::uint32_t>(s), static_cast<std::uint32_t>(slot)};
+    if (token == index_.size()) {
+      index_.push_back(at);  // capacity reserved
+    } else {
+      index_[token] = at;
+    }
+    stored_bytes_ += kv_heads_ * row_bytes_[s];
+  }
+
+  /**
+   * Closes a hole no token arrived in by moving its stream's last slot into
+   * it. Close the holes of one stream from the highest slot down, so the slot
+   * moved is never another hole. The stream keeps its pages until trim().
+   */
+  void close(std::size_t s, std::size_t hole) noexcept {
+    if (keep_statistics_) statistics_[s].erase(hole);
+    const std::uint32_t moved = streams_[s].erase(hole);
+    if (moved != kNoToken) index_[moved].slot = static_cast<std::uint32_t>(hole);
+  }
+
+  /// @return the statistics of a token stored now: no query has seen it yet.
+  [[nodiscard]] SlotStatistics::Entry new_token_statistics() const noexcept {
+    SlotStatistics::Entry entry;
+    entry.first_query = queries_;
+    entry.first_sample = samples_;
+    return entry;
+  }
+
   /**
    * Appends the next token to stream `s` (room reserved).
    * @param keys [kv_heads][key row of s]; @param values [kv_heads][value row of s].
    */
   void push(std::size_t s, const std::uint8_t* keys, const std::uint8_t* values) noexcept {
-    const std::size_t token = index_.size();
-    const std::size_t slot = streams_[s].push(static_cast<std::uint32_t>(token), keys, values);
-    index_.push_back({static_cast<std::uint32_t>(s), static_cast<std::uint32_t>(slot)});
-    if (keep_statistics_) statistics_[s].push_new(queries_, samples_);
-    stored_bytes_ += kv_heads_ * row_bytes_[s];
-  }
-
-  /**
-   * Moves a token to stream `target` (room reserved) with new packed rows and
-   * fills its old slot with its stream's last token. The old stream keeps its
-   * pages until trim().
-   */
-  void relocate(std::size_t token, std::size_t target, const std::uint8_t* keys,
-                const std::uint8_t* values) noexcept {
-    const TokenSlot old = index_[token];
-    const std::size_t slot = streams_[target].push(static_cast<std::uint32_t>(token), keys, values);
-    if (keep_statistics_) {
-      statistics_[target].push_copy(statistics_[old.stream], old.slot);
-      statistics_[old.stream].erase(old.slot);
-    }
-    const std::uint32_t moved = streams_[old.stream].erase(old.slot);
-    if (moved != kNoToken) index_[moved].slot = old.slot;
-    index_[token] = {static_cast<std::uint32_t>(target), static_cast<std::uint32_t>(slot)};
-    stored_bytes_ = stored_bytes_ + kv_heads_ * row_bytes_[target] - kv_heads_ * row_bytes_[old.stream];
+    arrive(size(), s, kNewSlot, keys, values, new_token_statistics());
   }
 
   /**
@@ -173,6 +215,53 @@ class LayerStore {
   [[nodiscard]] AttentionStats attention_stats(std::size_t token) const noexcept {
     const TokenSlot at = index_[token];
     return statistics_[at.stream].read(at.slot, queries_, samples_);
+  }
+
+  /// Attention queries counted in this layer (statistics hold their count when their token was stored).
+  [[nodiscard]] std::uint32_t queries() const noexcept { return queries_; }
+  /// (Query, query head) pairs counted in this layer.
+  [[nodiscard]] std::uint32_t samples() const noexcept { return samples_; }
+
+  /**
+   * Restoring, step 1 (once per non-empty stream of a store holding no tokens
+   * yet): stream `s` gets the live slots of `slot_tokens`, in slot order, and as
+   * many statistics entries when they are kept, all to be filled by the caller
+   * through the returned stream's for_each_row_run and statistics(s).
+   * @throws std::bad_alloc.
+   */
+  PagedStream& restore_stream(std::size_t s, std::span<const std::uint32_t> slot_tokens) {
+    reserve(s, slot_tokens.size());
+    streams_[s].restore(slot_tokens);
+    if (keep_statistics_) statistics_[s].resize(slot_tokens.size());
+    return streams_[s];
+  }
+
+  /**
+   * Restoring, step 2: rebuilds the token index from the streams' slot maps,
+   * sets the layer's counters and recounts the stored bytes.
+   * @param size tokens in the layer: the sum of the restored streams' sizes, at most the capacity.
+   * @return false unless every token in [0, size) sits in exactly one slot; the store must then be
+   *         discarded.
+   */
+  [[nodiscard]] bool finish_restore(std::size_t size, std::uint32_t queries, std::uint32_t samples) {
+    constexpr auto kUnplaced = static_cast<std::uint32_t>(kStreamCount);
+    index_.assign(size, TokenSlot{kUnplaced, 0});
+    stored_bytes_ = 0;
+    for (std::size_t s = 0; s < kStreamCount; ++s) {
+      const std::vector<std::uint32_t>& tokens = streams_[s].slot_tokens();
+      for (std::size_t slot = 0; slot < tokens.size(); ++slot) {
+        const std::uint32_t token = tokens[slot];
+        if (token >= size || index_[token].stream != kUnplaced) return false;
+        index_[token] = {static_cast<std::uint32_t>(s), static_cast<std::uint32_t>(slot)};
+      }
+      stored_bytes_ += tokens.size() * kv_heads_ * row_bytes_[s];
+    }
+    for (const TokenSlot& at : index_) {
+      if (at.stream == kUnplaced) return false;
+    }
+    queries_ = queries;
+    samples_ = samples;
+    return true;
   }
 
   /// Bytes allocated for statistics.

@@ -106,4 +106,18 @@ struct StorageTally {
   std::size_t tokens = 0;        // tokens of every layer
 };
 
+/**
+ * @return the totals of `layers` counted afresh (after a load).
+ * @param layers [layers] of a type with a member `store` (LayerStore).
+ */
+template <class Layers>
+StorageTally count_storage(const Layers& layers) noexcept {
+  StorageTally tally;
+  for (const auto& layer : layers) {
+    tally.stored_bytes += layer.store.stored_bytes();
+    tally.tokens += layer.store.size();
+  }
+  return tally;
+}
+
 }  // namespace kvbits::detail

@@ -27,6 +27,8 @@ class MovePlan {
     keys_.assign((max_moves + 1) * row_bytes, 0);
     values_.assign((max_moves + 1) * row_bytes, 0);
     moves_.reserve(max_moves + 1);
+    departures_.resize(max_moves + 1);
+    open_.resize(max_moves + 1);
   }
 
   /// Starts a new plan.
@@ -68,13 +70,28 @@ class MovePlan {
     for (const Move& move : moves_) store.reserve(move.target, pushes_into(move.target, with_insert));
   }
 
-  /// Applies the plan: moves first (a token leaving the float area frees its slot), then the insert.
-  void commit(LayerStore& store, bool with_insert) const noexcept {
-    for (const Move& move : moves_) {
-      store.relocate(move.token, move.target, keys_.data() + move.staging * row_bytes_,
-                     values_.data() + move.staging * row_bytes_);
+  /**
+   * Applies the plan. Every moving token leaves its slot first; each hole is
+   * then taken by a token arriving in the same stream (a move or the insert),
+   * and only the holes left over are closed by moving their stream's last
+   * slot into them. A chain of tier moves (insert -> A, A -> B, B -> C) so
+   * writes each token's rows once and moves no bystander.
+   */
+  void commit(LayerStore& store, bool with_insert) noexcept {
+    for (std::size_t i = 0; i < moves_.size(); ++i) {
+      departures_[i] = store.leave(moves_[i].token);
+      open_[i] = true;
     }
-    if (with_insert) store.push(insert_stream_, insert_keys_, insert_values_);
+    for (std::size_t i = 0; i < moves_.size(); ++i) {
+      const Move& move = moves_[i];
+      store.arrive(move.token, move.target, take_hole(move.target), keys_.data() + move.staging * row_bytes_,
+                   values_.data() + move.staging * row_bytes_, departures_[i].statistics);
+    }
+    if (with_insert) {
+      store.arrive(store.size(), insert_stream_, take_hole(insert_stream_), insert_keys_, insert_values_,
+                   store.new_token_statistics());
+    }
+    close_open_holes(store);
     for (const Move& move : moves_) store.trim(move.source);
   }
 
@@ -88,6 +105,32 @@ class MovePlan {
     std::size_t staging;  // its staging slot
   };
 
+  // The slot of an open hole in `stream`, now taken, or LayerStore::kNewSlot.
+  std::size_t take_hole(std::size_t stream) noexcept {
+    for (std::size_t i = 0; i < moves_.size(); ++i) {
+      if (open_[i] && departures_[i].from.stream == stream) {
+        open_[i] = false;
+        return departures_[i].from.slot;
+      }
+    }
+    return LayerStore::kNewSlot;
+  }
+
+  // Highest slot first, so a stream's last slot is never itself an open hole.
+  void close_open_holes(LayerStore& store) noexcept {
+    for (;;) {
+      std::size_t highest = moves_.size();
+      for (std::size_t i = 0; i < moves_.size(); ++i) {
+        if (open_[i] &&
+            (highest == moves_.size() || departures_[i].from.slot > departures_[highest].from.slot))
+          highest = i;
+      }
+      if (highest == moves_.size()) return;
+      open_[highest] = false;
+      store.close(departures_[highest].from.stream, departures_[highest].from.slot);
+    }
+  }
+
   std::size_t pushes_into(std::size_t stream, bool with_insert) const noexcept {
     std::size_t count = with_insert && insert_stream_ == stream ? 1 : 0;
     for (const Move& move : moves_) count += move.target == stream ? 1 : 0;
@@ -95,10 +138,12 @@ class MovePlan {
   }
 
   std::size_t row_bytes_ = 0;
-  std::vector<std::uint8_t> keys_;    // [max_moves + 1][kv_heads][packed key row] staged rows
-  std::vector<std::uint8_t> values_;  // [max_moves + 1][kv_heads][packed value row] staged rows
-  std::vector<Move> moves_;           // [moves] capacity reserved
-  std::size_t staged_ = 0;            // staging slots used
+  std::vector<std::uint8_t> keys_;                 // [max_moves + 1][kv_heads][packed key row] staged rows
+  std::vector<std::uint8_t> values_;               // [max_moves + 1][kv_heads][packed value row] staged rows
+  std::vector<Move> moves_;                        // [moves] capacity reserved
+  std::size_t staged_ = 0;                         // staging slots used
+  std::vector<LayerStore::Departure> departures_;  // [max_moves + 1] where each move's token left
+  std::vector<char> open_;  // [max_moves + 1] its hole still waits for a token (not vector<bool>: no proxies)
   std::size_t insert_stream_ = kResidualStream;
   const std::uint8_t* insert_keys_ = nullptr;    // [kv_heads][key row of insert_stream_]
   const std::uint8_t* insert_values_ = nullptr;  // [kv_heads][value row of insert_stream_]

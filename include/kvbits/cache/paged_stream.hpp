@@ -8,6 +8,7 @@
 #include <limits>
 #include <memory>
 #include <new>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -114,11 +115,19 @@ class PagedStream {
     return pages_[p].data() + kv_heads_ * page_tokens_ * key_row_ + head * page_tokens_ * value_row_;
   }
 
-  [[nodiscard]] const std::uint8_t* key_at(std::size_t slot, std::size_t head) const noexcept {
-    return key_rows(slot / page_tokens_, head) + (slot % page_tokens_) * key_row_;
-  }
-  [[nodiscard]] const std::uint8_t* value_at(std::size_t slot, std::size_t head) const noexcept {
-    return value_rows(slot / page_tokens_, head) + (slot % page_tokens_) * value_row_;
+  /// Where a slot's rows are: kv head h's key row at key + h * key_step, likewise values.
+  template <class Byte>
+  struct SlotRows {
+    Byte* key;
+    Byte* value;
+    std::size_t key_step;
+    std::size_t value_step;
+  };
+
+  /// @return the rows of live slot `slot` (one division for all of its kv heads' rows).
+  [[nodiscard]] SlotRows<const std::uint8_t> slot_rows(std::size_t slot) const noexcept {
+    const SlotRows<std::uint8_t> rows = rows_of(slot);
+    return {rows.key, rows.value, rows.key_step, rows.value_step};
   }
 
   /// Token stored in each live slot: [size()].
@@ -153,12 +162,19 @@ class PagedStream {
   std::size_t push(std::uint32_t token, const std::uint8_t* keys, const std::uint8_t* values) noexcept {
     const std::size_t slot = count_++;
     slot_token_.push_back(token);  // capacity reserved by reserve_one
-    const SlotRows to = rows_of(slot);
-    for (std::size_t h = 0; h < kv_heads_; ++h) {
-      copy_row(to.key + h * to.key_step, keys + h * key_row_, key_row_);
-      copy_row(to.value + h * to.value_step, values + h * value_row_, value_row_);
-    }
+    write_rows(slot, keys, values);
     return slot;
+  }
+
+  /**
+   * Stores a token in the live slot `slot`, replacing the one there (a slot a
+   * token has just left, so no row is copied twice).
+   * @param keys [kv_heads][key_row] packed key rows; @param values [kv_heads][value_row].
+   */
+  void overwrite(std::size_t slot, std::uint32_t token, const std::uint8_t* keys,
+                 const std::uint8_t* values) noexcept {
+    slot_token_[slot] = token;
+    write_rows(slot, keys, values);
   }
 
   /**
@@ -170,8 +186,8 @@ class PagedStream {
     const std::size_t last = count_ - 1;
     std::uint32_t moved = kNoToken;
     if (slot != last) {
-      const SlotRows to = rows_of(slot);
-      const SlotRows from = rows_of(last);
+      const SlotRows<std::uint8_t> to = rows_of(slot);
+      const SlotRows<std::uint8_t> from = rows_of(last);
       for (std::size_t h = 0; h < kv_heads_; ++h) {
         copy_row(to.key + h * to.key_step, from.key + h * from.key_step, key_row_);
         copy_row(to.value + h * to.value_step, from.value + h * from.value_step, value_row_);
@@ -225,22 +241,69 @@ class PagedStream {
     return copy;
   }
 
+  /**
+   * Calls `run(rows, bytes)` for every run of live rows, in the order a cache
+   * file stores a stream: for each kv head its key rows page by page, then
+   * likewise the value rows. A run is the rows of one kv head in one page,
+   * which are contiguous.
+   */
+  template <class Run>
+  void for_each_row_run(Run&& run) const {
+    visit_row_runs<const std::uint8_t>(run);
+  }
+
+  /// As above, with writable rows: fills a stream made by restore().
+  template <class Run>
+  void for_each_row_run(Run&& run) {
+    visit_row_runs<std::uint8_t>(run);
+  }
+
+  /**
+   * Makes an empty stream hold `tokens.size()` live slots, slot i holding
+   * token tokens[i]; their rows are unspecified until written through
+   * for_each_row_run. Allocates only the pages those slots need.
+   * @throws std::bad_alloc.
+   */
+  void restore(std::span<const std::uint32_t> tokens) {
+    reserve(tokens.size());
+    slot_token_.assign(tokens.begin(), tokens.end());
+    count_ = tokens.size();
+  }
+
   /// Bytes allocated for pages and slot bookkeeping.
   [[nodiscard]] std::size_t allocated_bytes() const noexcept {
     return pages_.size() * page_bytes() + slot_token_.capacity() * sizeof(std::uint32_t);
   }
 
  private:
-  // A slot's rows: kv head h's key row at key + h * key_step, likewise values.
-  struct SlotRows {
-    std::uint8_t* key;
-    std::uint8_t* value;
-    std::size_t key_step;
-    std::size_t value_step;
-  };
+  template <class Byte, class Run>
+  void visit_row_runs(Run& run) const {
+    const std::size_t pages = page_count();
+    const std::size_t value_plane = kv_heads_ * page_tokens_ * key_row_;
+    for (std::size_t h = 0; h < kv_heads_; ++h) {
+      for (std::size_t p = 0; p < pages; ++p) {
+        Byte* rows = pages_[p].data() + h * page_tokens_ * key_row_;
+        run(rows, rows_in_page(p) * key_row_);
+      }
+    }
+    for (std::size_t h = 0; h < kv_heads_; ++h) {
+      for (std::size_t p = 0; p < pages; ++p) {
+        Byte* rows = pages_[p].data() + value_plane + h * page_tokens_ * value_row_;
+        run(rows, rows_in_page(p) * value_row_);
+      }
+    }
+  }
+
+  void write_rows(std::size_t slot, const std::uint8_t* keys, const std::uint8_t* values) noexcept {
+    const SlotRows<std::uint8_t> to = rows_of(slot);
+    for (std::size_t h = 0; h < kv_heads_; ++h) {
+      copy_row(to.key + h * to.key_step, keys + h * key_row_, key_row_);
+      copy_row(to.value + h * to.value_step, values + h * value_row_, value_row_);
+    }
+  }
 
   // One division per slot rather than one per row: push and erase copy every kv head's rows.
-  SlotRows rows_of(std::size_t slot) noexcept {
+  SlotRows<std::uint8_t> rows_of(std::size_t slot) const noexcept {
     std::uint8_t* page = pages_[slot / page_tokens_].data();
     const std::size_t within = slot % page_tokens_;
     return {page + within * key_row_, page + kv_heads_ * page_tokens_ * key_row_ + within * value_row_,

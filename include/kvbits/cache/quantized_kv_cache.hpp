@@ -7,12 +7,17 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <istream>
+#include <ostream>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "kvbits/cache/argument_checks.hpp"
+#include "kvbits/cache/cache_file.hpp"
 #include "kvbits/cache/decision_pass.hpp"
 #include "kvbits/cache/decision_schedule.hpp"
 #include "kvbits/cache/fused_attention.hpp"
@@ -47,9 +52,14 @@ namespace kvbits {
  * (FusedAttention) and, when the policy wants them, updates per-token
  * attention statistics. See docs/design.md for the layout and the guarantees.
  *
- * Thread safety: const member functions share mutable scratch (and attend()
- * updates the statistics), so one cache object must not run attend() (or any
- * other member) from two threads at once; distinct caches are independent.
+ * Thread safety: distinct caches are independent. On one cache, attend()
+ * with an AttentionScratch of the caller's (one per thread) may run from
+ * several threads at once, and beside the other const members, when the
+ * policy keeps no attention statistics; with statistics, attends write them,
+ * so only attends on different layers may overlap. attend() without a scratch
+ * and attend_parallel() use the cache's own scratch: one at a time. Every
+ * non-const member excludes all other calls. attend_parallel() splits one
+ * pass over the caller's threads (docs/integration.md, "Threads").
  *
  * @tparam P the precision policy (see the Policy concept).
  * @tparam B the codec backend (see the Backend concept).
@@ -57,8 +67,8 @@ namespace kvbits {
 template <Policy P, Backend B = DefaultBackend>
 class QuantizedKVCache {
  public:
-  using policy_type = P;
-  using backend_type = B;
+  using policy_type = P;   ///< the precision policy
+  using backend_type = B;  ///< the codec backend
 
   /**
    * Validates `options` and the policy's decision ages, and allocates the
@@ -81,11 +91,7 @@ class QuantizedKVCache {
       layer.notes.configure(schedule_.ring_size());
     }
     basis_.configure(options_);
-    std::size_t widest_page = 0;
-    for (const detail::PagedStream& stream : layers_[0].store.streams()) {
-      widest_page = std::max(widest_page, stream.page_tokens());
-    }
-    attention_.configure(options_, widest_page);
+    attention_ = attention_scratch();
     plan_.configure(schedule_.ages().size() + 1, width * sizeof(float));
     key_work_.resize(width);
     value_work_.resize(width);
@@ -119,7 +125,9 @@ class QuantizedKVCache {
     return *this;
   }
 
+  /// Moves the cache; the moved-from one may only be assigned to or destroyed.
   QuantizedKVCache(QuantizedKVCache&&) = default;
+  /// Moves the cache; the moved-from one may only be assigned to or destroyed.
   QuantizedKVCache& operator=(QuantizedKVCache&&) = default;
   ~QuantizedKVCache() = default;
 
@@ -150,7 +158,8 @@ class QuantizedKVCache {
    *        (`info.layer` is replaced by `layer`).
    * @throws Error(shape_mismatch | non_finite_input | capacity_exhausted |
    *         invalid_argument) leaving the cache unchanged; an exception from
-   *         the policy propagates with the same guarantee.
+   *         the policy, and std::bad_alloc, propagate with the same guarantee
+   *         (the policy's own state is what its calls made it). See docs/errors.md.
    */
   void append(std::size_t layer, std::span<const float> k, std::span<const float> v,
               const TokenInfo& info = {}) {
@@ -160,10 +169,7 @@ class QuantizedKVCache {
     Layer& state = layers_[layer];
     const std::size_t token = state.store.size();
     detail::require_room(options_, layer, token);
-    basis_.key_to_stored(layer, k.data(), key_work_.data());
-    basis_.value_to_stored(v.data(), value_work_.data());
-    detail::require_finite(key_work_, "key after its transform");
-    detail::require_finite(value_work_, "value after its transform");
+    to_stored_basis(layer, k.data(), v.data());
     TokenInfo current = info;
     current.layer = layer;
 
@@ -185,6 +191,7 @@ class QuantizedKVCache {
    * Allocation-free once scratch has grown to the largest n_heads (and, with
    * `received` or statistics, to the capacity). Not safe to call concurrently on one object.
    *
+   * @param layer layer index;
    * @param q [n_heads][head_dim], n_heads a positive multiple of kv_heads;
    * @param out [n_heads][head_dim], overwritten;
    * @param received empty, or [size(layer)]: overwritten with each token's
@@ -201,16 +208,73 @@ class QuantizedKVCache {
     attention_.run(layers_[layer].store, basis_, layer, q.data(), heads, out.data(), received);
   }
 
+  /// Scratch of one attention pass: give each thread that attends concurrently its own.
+  using AttentionScratch = detail::FusedAttention<B>;
+
+  /**
+   * @return scratch for attend(..., scratch) on this cache, configured for its
+   *         shape; it grows on first use and then never allocates.
+   */
+  [[nodiscard]] AttentionScratch attention_scratch() const {
+    std::size_t widest_page = 0;
+    for (const detail::PagedStream& stream : layers_[0].store.streams()) {
+      widest_page = std::max(widest_page, stream.page_tokens());
+    }
+    AttentionScratch scratch;
+    scratch.configure(options_, widest_page);
+    return scratch;
+  }
+
+  /**
+   * attend() with the caller's scratch (from attention_scratch() of this
+   * cache), so that threads can attend one cache at once (see the class
+   * comment for when). Same result, arguments and errors as attend().
+   */
+  void attend(std::size_t layer, std::span<const float> q, std::span<float> out, AttentionScratch& scratch,
+              std::span<float> received = {}) const {
+    check_layer(layer);
+    const std::size_t heads =
+        detail::require_attend(options_, layer, layers_[layer].store.size(), q, out, received);
+    scratch.run(layers_[layer].store, basis_, layer, q.data(), heads, out.data(), received);
+  }
+
+  /**
+   * attend() with its work split over `tasks` threads through the caller's
+   * parallel_for(count, unit) (kvbits::ThreadPool is one): by KV heads when
+   * there are at least `tasks` of them, bit-identical to attend(); otherwise
+   * each KV head's tokens split into ranges merged by log-sum-exp, equal to
+   * attend() up to float summation order. Same arguments and errors as attend().
+   * @param layer, q, out, received as for attend();
+   * @param tasks units of work to aim for, usually the number of threads (>= 1);
+   * @param parallel_for parallel_for(count, unit) calls unit(u) once for every u < count, on any
+   *        threads, and returns when all have returned.
+   */
+  template <class ParallelFor>
+  void attend_parallel(std::size_t layer, std::span<const float> q, std::span<float> out, std::size_t tasks,
+                       ParallelFor&& parallel_for, std::span<float> received = {}) const {
+    check_layer(layer);
+    const std::size_t heads =
+        detail::require_attend(options_, layer, layers_[layer].store.size(), q, out, received);
+    attention_.run_parallel(layers_[layer].store, basis_, layer, q.data(), heads, out.data(), received, tasks,
+                            std::forward<ParallelFor>(parallel_for));
+  }
+
   /**
    * Causal prefill: appends T tokens and computes, for each token t, attention
    * of q[t] over every token before it and itself. Equal to T calls of
    * append(layer, k[t], v[t], infos[t]) followed by attend(layer, q[t], out[t]).
    *
+   * @param layer layer index;
    * @param k, v [T][kv_heads][head_dim]; @param q, out [T][n_heads][head_dim];
    * @param infos empty (positions then count from size(layer), token ids -1) or [T].
    * @throws Error(shape_mismatch | non_finite_input | capacity_exhausted |
-   *         invalid_argument) before anything is stored. A policy exception
-   *         midway leaves the tokens before it appended (basic guarantee).
+   *         invalid_argument) for the arguments, including a key or value that
+   *         overflows in its transform's basis, before anything is stored
+   *         (strong guarantee). What can only fail midway (an exception from
+   *         the policy, unsupported policy widths, std::bad_alloc) gives the
+   *         basic guarantee: the tokens appended before it stay, each whole as
+   *         append() stores it, `out` keeps the rows computed before it and the
+   *         rest of `out` is unchanged. See docs/errors.md.
    */
   void prefill(std::size_t layer, std::span<const float> k, std::span<const float> v,
                std::span<const float> q, std::span<float> out, std::span<const TokenInfo> infos = {}) {
@@ -218,6 +282,10 @@ class QuantizedKVCache {
     const std::size_t width = options_.kv_heads * options_.head_dim;
     const std::size_t start = layers_[layer].store.size();
     const detail::PrefillShape shape = detail::require_prefill(options_, layer, start, k, v, q, out, infos);
+    // Finite inputs stay finite without a transform; with one, check every token before storing any.
+    if (options_.key.transform != KeyTransform::none || options_.value.transform != KeyTransform::none) {
+      for (std::size_t t = 0; t < shape.steps; ++t) to_stored_basis(layer, &k[t * width], &v[t * width]);
+    }
     for (std::size_t t = 0; t < shape.steps; ++t) {
       TokenInfo info = infos.empty() ? TokenInfo{layer, start + t, -1, {}} : infos[t];
       append(layer, k.subspan(t * width, width), v.subspan(t * width, width), info);
@@ -293,6 +361,7 @@ class QuantizedKVCache {
    * asked about: a window token, or a decided token younger than the last
    * decision age (features such as attention received become known only
    * after the token has been stored).
+   * @param layer, token the token;
    * @param features at most kMaxTokenFeatures values.
    * @throws Error(invalid_argument) for any other token (sinks are never
    *         decided), Error(shape_mismatch) for too many features; unchanged then.
@@ -306,6 +375,7 @@ class QuantizedKVCache {
 
   /**
    * Decodes a stored token back to the caller's basis (transforms undone).
+   * @param layer, token the token;
    * @param k_out, v_out [kv_heads][head_dim].
    */
   void read_token(std::size_t layer, std::size_t token, std::span<float> k_out,
@@ -321,6 +391,7 @@ class QuantizedKVCache {
   /**
    * Sets the channel_scale divisors of a layer's keys: channel c of kv head g
    * is stored as k_c / s_gc and the query multiplied by s_gc.
+   * @param layer layer index;
    * @param scales [kv_heads][head_dim], finite and > 0 (powers of two keep
    *        the transform exact in float).
    * @throws Error(unsupported) unless key.transform is channel_scale,
@@ -337,6 +408,7 @@ class QuantizedKVCache {
    * of two at or above the largest |k_gc| over the sample keys (1 for an
    * all-zero channel), so every stored channel lies in [-1, 1] and an outlier
    * channel no longer sets the quantization step of the others.
+   * @param layer layer index;
    * @param sample_keys [tokens][kv_heads][head_dim], post-RoPE keys of the layer.
    * @throws as set_key_scales, plus Error(shape_mismatch | non_finite_input) for the samples.
    */
@@ -360,6 +432,51 @@ class QuantizedKVCache {
   /// @return bytes, average bits per element and width histograms, per layer and in total.
   [[nodiscard]] MemoryReport memory() const { return detail::cache_memory(layers_, options_); }
 
+  /**
+   * Writes the whole cache as a cache file (cache/cache_file.hpp; docs/design.md): every
+   * token at its current widths, the window, attention statistics, key scales, the notes the
+   * policy may still read, and the policy's description and state. Loading the file into a
+   * cache with the same options and policy gives a cache that continues bit-identically.
+   * @param out a binary stream; the file is written at its position.
+   * @throws Error(io_error) when the stream fails (it then holds an incomplete file, which
+   *         load() rejects).
+   */
+  void save(std::ostream& out) const {
+    detail::write_cache_file(out, "the cache file", options_, schedule_, policy_, layers_, basis_);
+  }
+
+  /// Writes the cache to a file, replacing it (see save(std::ostream&)).
+  /// @throws Error(io_error) naming the path.
+  void save(const std::filesystem::path& path) const {
+    detail::write_file(path, [this](std::ostream& out, std::string_view name) {
+      detail::write_cache_file(out, name, options_, schedule_, policy_, layers_, basis_);
+    });
+  }
+
+  /**
+   * Replaces the contents with a cache file written by save() from a cache with the same
+   * options and an equal policy (the same describe(), decision ages and statistics wish),
+   * including the policy's state (e.g. a RandomPolicy's generator). Reads exactly the
+   * file's bytes from `in`. Reserved memory follows the tokens loaded: spare pages the saved
+   * cache held are not restored. Strong guarantee: on any error the cache is unchanged.
+   * @param in a binary stream positioned at the file.
+   * @throws Error(corrupt_data) for a broken file (bad magic, truncation, checksum mismatch,
+   *         impossible values), Error(unsupported) for another format version or width table,
+   *         Error(invalid_argument) for a file saved from a cache with other options or another
+   *         policy, Error(io_error) when the stream fails, std::bad_alloc.
+   */
+  void load(std::istream& in) requires std::copy_constructible<P> { *this = loaded(in, "cache file"); }
+
+  /**
+   * Replaces the contents with a file written by save(path) (see load(std::istream&)); the
+   * file must end where the cache file does. Strong guarantee.
+   * @throws as load(std::istream&), naming the path; Error(io_error) when it cannot be opened.
+   */
+  void load(const std::filesystem::path& path) requires std::copy_constructible<P> {
+    *this = detail::read_file(
+        path, [this](std::istream& in, std::string_view source) { return loaded(in, source); });
+  }
+
  private:
   struct Layer {
     detail::LayerStore store;  // streams, token index, statistics, stored bytes
@@ -377,9 +494,26 @@ class QuantizedKVCache {
 
   void check_layer(std::size_t layer) const { detail::require_layer(layer, layers_.size()); }
 
+  // A cache with these options and a copy of the policy, filled from a cache file.
+  QuantizedKVCache loaded(std::istream& in, std::string_view source) const {
+    QuantizedKVCache fresh(options_, policy_);
+    detail::read_cache_file(in, source, options_, schedule_, fresh.policy_, fresh.layers_, fresh.basis_);
+    fresh.tally_ = detail::count_storage(fresh.layers_);
+    return fresh;
+  }
+
   void check_token(std::size_t layer, std::size_t token) const {
     check_layer(layer);
     detail::require_token(layer, token, layers_[layer].store.size());
+  }
+
+  // key_work_, value_work_ <- one token's k, v [kv_heads][head_dim] in the stored basis.
+  // @throws Error(non_finite_input) when a transform overflows.
+  void to_stored_basis(std::size_t layer, const float* k, const float* v) {
+    basis_.key_to_stored(layer, k, key_work_.data());
+    basis_.value_to_stored(v, value_work_.data());
+    detail::require_finite(key_work_, "key after its transform");
+    detail::require_finite(value_work_, "value after its transform");
   }
 
   BitDecision checked_consult(const DecisionContext& context) {

@@ -46,24 +46,39 @@ class SlotStatistics {
     *this = std::move(copy);
   }
 
-  /// Appends a token seen by no query yet; the layer had counted `queries` and `samples`.
-  void push_new(std::uint32_t queries, std::uint32_t samples) noexcept {
-    sum_.push_back(0.0f);  // capacity reserved by reserve()
-    sum_squares_.push_back(0.0f);
-    max_.push_back(0.0f);
-    last_.push_back(0.0f);
-    first_query_.push_back(queries);
-    first_sample_.push_back(samples);
+  /// One slot's statistics, as they travel with a token moving between streams.
+  struct Entry {
+    float sum = 0.0f;
+    float sum_squares = 0.0f;
+    float max = 0.0f;
+    float last = 0.0f;
+    std::uint32_t first_query = 0;
+    std::uint32_t first_sample = 0;
+  };
+
+  /// @return the statistics of `slot`.
+  [[nodiscard]] Entry entry(std::size_t slot) const noexcept {
+    return {sum_[slot], sum_squares_[slot], max_[slot], last_[slot], first_query_[slot], first_sample_[slot]};
   }
 
-  /// Appends a copy of `source`'s slot (a token moving between streams).
-  void push_copy(const SlotStatistics& source, std::size_t slot) noexcept {
-    sum_.push_back(source.sum_[slot]);
-    sum_squares_.push_back(source.sum_squares_[slot]);
-    max_.push_back(source.max_[slot]);
-    last_.push_back(source.last_[slot]);
-    first_query_.push_back(source.first_query_[slot]);
-    first_sample_.push_back(source.first_sample_[slot]);
+  /// Appends a slot holding `entry` (room reserved).
+  void push(const Entry& entry) noexcept {
+    sum_.push_back(entry.sum);
+    sum_squares_.push_back(entry.sum_squares);
+    max_.push_back(entry.max);
+    last_.push_back(entry.last);
+    first_query_.push_back(entry.first_query);
+    first_sample_.push_back(entry.first_sample);
+  }
+
+  /// The live slot `slot` now holds `entry`.
+  void assign(std::size_t slot, const Entry& entry) noexcept {
+    sum_[slot] = entry.sum;
+    sum_squares_[slot] = entry.sum_squares;
+    max_[slot] = entry.max;
+    last_[slot] = entry.last;
+    first_query_[slot] = entry.first_query;
+    first_sample_[slot] = entry.first_sample;
   }
 
   /// Removes `slot` by moving the last slot into it, as PagedStream::erase does.
@@ -120,12 +135,51 @@ class SlotStatistics {
     return stats;
   }
 
+  /**
+   * Calls `run(values, bytes)` for each array, in the order a cache file stores
+   * them: sum, sum_squares, max, last (floats), first_query, first_sample
+   * (32-bit counts), each [size] in slot order.
+   */
+  template <class Run>
+  void for_each_array(Run&& run) const {
+    visit_arrays<const std::uint8_t>(*this, run);
+  }
+
+  /// As above, with writable arrays: fills statistics sized by resize().
+  template <class Run>
+  void for_each_array(Run&& run) {
+    visit_arrays<std::uint8_t>(*this, run);
+  }
+
+  /// Sets `slots` entries (all zero), to be filled through for_each_array. @throws std::bad_alloc.
+  void resize(std::size_t slots) {
+    sum_.resize(slots);
+    sum_squares_.resize(slots);
+    max_.resize(slots);
+    last_.resize(slots);
+    first_query_.resize(slots);
+    first_sample_.resize(slots);
+  }
+
   /// Bytes allocated.
   [[nodiscard]] std::size_t allocated_bytes() const noexcept { return sum_.capacity() * kBytesPerSlot; }
   /// Bytes per slot.
   static constexpr std::size_t kBytesPerSlot = 4 * sizeof(float) + 2 * sizeof(std::uint32_t);
 
  private:
+  template <class Byte, class Self, class Run>
+  static void visit_arrays(Self& self, Run& run) {
+    const auto bytes = [&run](auto& values) {
+      run(reinterpret_cast<Byte*>(values.data()), values.size() * sizeof(values[0]));
+    };
+    bytes(self.sum_);
+    bytes(self.sum_squares_);
+    bytes(self.max_);
+    bytes(self.last_);
+    bytes(self.first_query_);
+    bytes(self.first_sample_);
+  }
+
   template <class T>
   static void move_last_into(std::vector<T>& x, std::size_t slot) noexcept {
     x[slot] = x.back();

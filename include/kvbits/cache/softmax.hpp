@@ -9,10 +9,12 @@
 #include <limits>
 
 #include "kvbits/config.hpp"
+#include "kvbits/core/isa_namespace.hpp"
 
 // Vectorised passes of the online softmax. They run once per score, so a
 // scalar std::exp here would cost as much as the quantized dot products.
 namespace kvbits::detail {
+inline namespace KVBITS_ISA_NAMESPACE {
 
 /// @return max(x[0..n)), or -infinity for n = 0.
 inline float max_of(const float* KVBITS_RESTRICT x, std::size_t n) noexcept {
@@ -59,4 +61,5 @@ inline void scale_in_place(float* KVBITS_RESTRICT y, std::size_t n, float factor
   for (std::size_t i = 0; i < n; ++i) y[i] *= factor;
 }
 
+}  // namespace KVBITS_ISA_NAMESPACE
 }  // namespace kvbits::detail

@@ -67,6 +67,13 @@ class TokenNotes {
   }
 
   [[nodiscard]] std::size_t ring_size() const noexcept { return ring_.size(); }
+
+  /// The ring, entry by entry: token t's note at t % ring_size().
+  [[nodiscard]] std::span<const TokenNote> entries() const noexcept { return ring_; }
+
+  /// Replaces ring entry `i` (< ring_size(); note.feature_count <= kMaxTokenFeatures).
+  void restore_entry(std::size_t i, const TokenNote& note) noexcept { ring_[i] = note; }
+
   [[nodiscard]] std::size_t allocated_bytes() const noexcept { return ring_.capacity() * sizeof(TokenNote); }
 
  private:

@@ -90,12 +90,13 @@ void repack_token(const LayerStore& store, const CacheOptions& options, std::siz
   const TokenSlot at = store.slot(token);
   const PagedStream& source = store.stream(at.stream);
   const PagedStream& target = store.stream(pair_stream(bits));
+  const auto rows = source.slot_rows(at.slot);
   repack_side<B>(
       source.key_format(), source.key_row(), target.key_format(), target.key_row(), options.head_dim,
-      options.kv_heads, [&](std::size_t g) { return source.key_at(at.slot, g); }, scratch, keys);
+      options.kv_heads, [&](std::size_t g) { return rows.key + g * rows.key_step; }, scratch, keys);
   repack_side<B>(
       source.value_format(), source.value_row(), target.value_format(), target.value_row(), options.head_dim,
-      options.kv_heads, [&](std::size_t g) { return source.value_at(at.slot, g); }, scratch, values);
+      options.kv_heads, [&](std::size_t g) { return rows.value + g * rows.value_step; }, scratch, values);
 }
 
 /**
@@ -128,11 +129,13 @@ void decode_token(const LayerStore& store, std::size_t token, std::size_t head_d
                   float* v_out) {
   const TokenSlot at = store.slot(token);
   const PagedStream& stream = store.stream(at.stream);
+  const auto rows = stream.slot_rows(at.slot);
   for (std::size_t g = 0; g < stream.kv_heads(); ++g) {
-    B::decode(stream.key_format(), std::span<const std::uint8_t>(stream.key_at(at.slot, g), stream.key_row()),
+    B::decode(stream.key_format(),
+              std::span<const std::uint8_t>(rows.key + g * rows.key_step, stream.key_row()),
               std::span<float>(k_out + g * head_dim, head_dim));
     B::decode(stream.value_format(),
-              std::span<const std::uint8_t>(stream.value_at(at.slot, g), stream.value_row()),
+              std::span<const std::uint8_t>(rows.value + g * rows.value_step, stream.value_row()),
               std::span<float>(v_out + g * head_dim, head_dim));
   }
 }

@@ -38,6 +38,7 @@ struct QuantFormat {
   std::size_t group_size = 32;         ///< elements per group; 0 = the whole vector
   Scheme scheme = Scheme::asymmetric;  ///< ignored for 16 and 32 bits
 
+  /// Member-wise equality.
   friend constexpr bool operator==(const QuantFormat&, const QuantFormat&) = default;
 };
 
@@ -119,11 +120,11 @@ template <int Bits, std::size_t Group, Scheme S = Scheme::asymmetric>
 struct Block {
   static_assert(is_grouped_bits(Bits), "Block is for the grouped formats (2, 3, 4, 5, 6, 8 bits)");
   static_assert(Group % 8 == 0, "a group holds whole units of 8 codes");
-  static constexpr std::size_t kMetadataBytes = metadata_bytes(S);
-  static constexpr std::size_t kCodeBytes = Group * Bits / 8;
+  static constexpr std::size_t kMetadataBytes = metadata_bytes(S);  ///< bytes of the group parameters
+  static constexpr std::size_t kCodeBytes = Group * Bits / 8;       ///< bytes of the packed codes
 
-  std::uint8_t metadata[kMetadataBytes];  // fp16 scale, then fp16 min (asymmetric), little-endian
-  std::uint8_t codes[kCodeBytes];         // [Group * Bits / 8], order as in QuantFormat
+  std::uint8_t metadata[kMetadataBytes];  ///< fp16 scale, then fp16 min (asymmetric), little-endian
+  std::uint8_t codes[kCodeBytes];         ///< [Group * Bits / 8], order as in QuantFormat
 };
 
 /**
@@ -131,11 +132,12 @@ struct Block {
  */
 template <int Bits, std::size_t Group, Scheme S = Scheme::asymmetric>
 struct FormatTraits {
-  using block_type = Block<Bits, Group, S>;
-  static constexpr int kBits = Bits;
-  static constexpr std::size_t kGroup = Group;
-  static constexpr std::size_t kBlockBytes = group_bytes(Bits, Group, S);
-  static constexpr std::size_t kMetadataBytes = metadata_bytes(S);
+  using block_type = Block<Bits, Group, S>;                                ///< the group's layout
+  static constexpr int kBits = Bits;                                       ///< bits per code
+  static constexpr std::size_t kGroup = Group;                             ///< elements per group
+  static constexpr std::size_t kBlockBytes = group_bytes(Bits, Group, S);  ///< bytes per group
+  static constexpr std::size_t kMetadataBytes = metadata_bytes(S);         ///< of which group parameters
+  /// Storage per element, group parameters included.
   static constexpr double kBitsPerElement = 8.0 * static_cast<double>(kBlockBytes) / Group;
   static_assert(sizeof(block_type) == kBlockBytes, "wrong block size/padding");
   static_assert(alignof(block_type) == 1, "blocks are byte-addressed and must not need alignment");

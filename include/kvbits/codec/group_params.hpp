@@ -9,6 +9,7 @@
 
 #include "kvbits/codec/format.hpp"
 #include "kvbits/core/fp16.hpp"
+#include "kvbits/core/isa_namespace.hpp"
 
 // The fitted parameter search below is compiled once and called by every
 // backend, so its floating-point evaluation (and thus its choice) is the same
@@ -20,6 +21,7 @@
 #endif
 
 namespace kvbits::detail {
+inline namespace KVBITS_ISA_NAMESPACE {
 
 /**
  * Quantization parameters of one group, computed identically by every backend
@@ -623,6 +625,7 @@ inline GroupAffine load_affine(const std::uint8_t* block, Scheme scheme, int bit
   return {scale, -scale * symmetric_zero(scale, bits)};
 }
 
+}  // namespace KVBITS_ISA_NAMESPACE
 }  // namespace kvbits::detail
 
 #undef KVBITS_SHARED_FIT

@@ -11,6 +11,7 @@
 #include "kvbits/codec/group_params.hpp"
 #include "kvbits/config.hpp"
 #include "kvbits/core/fp16.hpp"
+#include "kvbits/core/isa_namespace.hpp"
 
 // Scalar reference kernels: plain C++ and the definition of correct. Every SIMD
 // kernel is tested against these.
@@ -19,6 +20,7 @@
 // is a multiple of 8, inputs are finite (the checked entry points in
 // codec/backend.hpp enforce this), pointers need no alignment and do not alias.
 namespace kvbits::kernel {
+inline namespace KVBITS_ISA_NAMESPACE {
 
 namespace detail {
 
@@ -289,4 +291,5 @@ struct ScalarKernels {
   }
 };
 
+}  // namespace KVBITS_ISA_NAMESPACE
 }  // namespace kvbits::kernel

@@ -13,6 +13,7 @@
 #include "kvbits/core/bit_width.hpp"
 #include "kvbits/core/error.hpp"
 #include "kvbits/core/fp16.hpp"
+#include "kvbits/core/isa_namespace.hpp"
 
 // Re-quantization of packed codes to fewer bits without a float decode.
 //
@@ -52,6 +53,7 @@ namespace detail {
 }  // namespace detail
 
 namespace kernel {
+inline namespace KVBITS_ISA_NAMESPACE {
 
 namespace requantize_detail {
 
@@ -164,9 +166,11 @@ inline void requantize_ref(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n
   }
 }
 
+}  // namespace KVBITS_ISA_NAMESPACE
 }  // namespace kernel
 
 namespace detail {
+inline namespace KVBITS_ISA_NAMESPACE {
 
 /**
  * requantize() without its checks, for rows the cache stored itself.
@@ -185,7 +189,10 @@ inline void requantize_unchecked(const QuantFormat& from, const QuantFormat& to,
   });
 }
 
+}  // namespace KVBITS_ISA_NAMESPACE
 }  // namespace detail
+
+inline namespace KVBITS_ISA_NAMESPACE {
 
 /**
  * Re-quantizes one packed vector of n = `elements` values from `from` to
@@ -205,4 +212,5 @@ inline void requantize(const QuantFormat& from, const QuantFormat& to, std::size
   detail::requantize_unchecked(from, to, elements, in.data(), out.data());
 }
 
+}  // namespace KVBITS_ISA_NAMESPACE
 }  // namespace kvbits

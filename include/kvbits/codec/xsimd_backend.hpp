@@ -7,6 +7,7 @@
 
 #include "kvbits/codec/backend.hpp"
 #include "kvbits/codec/xsimd_kernels.hpp"
+#include "kvbits/core/isa_namespace.hpp"
 
 namespace kvbits {
 
@@ -24,6 +25,8 @@ inline constexpr auto kXsimdBackendName = [] {
 }();
 
 }  // namespace detail
+
+inline namespace KVBITS_ISA_NAMESPACE {
 
 /**
  * The SIMD backend: xsimd kernels for the architecture the compiler targets
@@ -49,4 +52,5 @@ struct XsimdBackend : detail::CodecFrontend<kernel::XsimdKernels> {
   static constexpr bool available() noexcept { return KVBITS_XSIMD_KERNELS != 0; }
 };
 
+}  // namespace KVBITS_ISA_NAMESPACE
 }  // namespace kvbits

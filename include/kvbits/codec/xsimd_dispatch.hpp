@@ -8,6 +8,7 @@
 #include "kvbits/codec/format.hpp"
 #include "kvbits/codec/xsimd_lanes.hpp"
 #include "kvbits/config.hpp"
+#include "kvbits/core/isa_namespace.hpp"
 
 // Where a SIMD kernel call's run-time shape becomes compile-time: the
 // architecture, the group size and the scheme. A kernel runs on the widest
@@ -17,7 +18,9 @@
 // 256-bit ones. When none fits (2-bit G = 8 has 2 code bytes per field) and for
 // 16 bits on x86 without F16C, the scalar reference kernel runs. The choice is made
 // once per call, never inside a row loop.
-namespace kvbits::kernel::simd {
+namespace kvbits::kernel {
+inline namespace KVBITS_ISA_NAMESPACE {
+namespace simd {
 
 template <int Bits>
 inline constexpr bool kPlanar = Bits == 2 || Bits == 4 || Bits == 8;
@@ -102,4 +105,6 @@ KVBITS_ALWAYS_INLINE void unrolled(Fn&& fn, std::index_sequence<Index...>) {
   (fn(std::integral_constant<std::size_t, Index>{}), ...);
 }
 
-}  // namespace kvbits::kernel::simd
+}  // namespace simd
+}  // namespace KVBITS_ISA_NAMESPACE
+}  // namespace kvbits::kernel

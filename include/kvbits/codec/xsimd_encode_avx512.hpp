@@ -13,12 +13,15 @@
 #include "kvbits/codec/xsimd_lanes.hpp"
 #include "kvbits/config.hpp"
 #include "kvbits/core/fp16.hpp"
+#include "kvbits/core/isa_namespace.hpp"
 
 // Encoders for AVX-512 builds that compute the parameters of four groups at
 // once with vector F16C conversions: bit-exact with the reference (the same
 // operations in the same order), several times faster than one scalar
 // parameter chain per group when groups are short.
-namespace kvbits::kernel::simd {
+namespace kvbits::kernel {
+inline namespace KVBITS_ISA_NAMESPACE {
+namespace simd {
 
 #if KVBITS_XSIMD_KERNELS
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__F16C__)
@@ -297,4 +300,6 @@ inline void encode_eights(const float* KVBITS_RESTRICT x, std::size_t n,
 #endif
 #endif  // KVBITS_XSIMD_KERNELS
 
-}  // namespace kvbits::kernel::simd
+}  // namespace simd
+}  // namespace KVBITS_ISA_NAMESPACE
+}  // namespace kvbits::kernel

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "kvbits/codec/xsimd_encode_avx512.hpp"
 #include "kvbits/codec/xsimd_lanes.hpp"
 #include "kvbits/config.hpp"
+#include "kvbits/core/isa_namespace.hpp"
 
 // SIMD kernels on xsimd batches, in the shape of kernel::ScalarKernels.
 //
@@ -28,6 +30,7 @@
 // different order and are tested against the reference with tolerances.
 // Which architecture and group size a call runs with: xsimd_dispatch.hpp.
 namespace kvbits::kernel {
+inline namespace KVBITS_ISA_NAMESPACE {
 
 namespace simd {
 
@@ -288,19 +291,33 @@ KVBITS_ALWAYS_INLINE void for_each_code_fixed(const std::uint8_t* codes, Fn&& fn
       std::make_index_sequence<stride / width>{});
 }
 
-/// Rows the fixed-length row kernels prefetch ahead of the one they process.
-inline constexpr std::size_t kPrefetchRows = 16;
+/// How far ahead of the row it reads a row kernel prefetches: about what must
+/// be in flight to stream cold rows from DRAM at full bandwidth (latency x
+/// bandwidth), whatever the row width.
+inline constexpr std::size_t kPrefetchBytes = 8192;
 
-/// Prefetches the start of row `r` (nothing when r >= count, so no pointer leaves the rows).
+/// Rows from the one a row kernel reads to the one it prefetches (kPrefetchBytes ahead).
+KVBITS_ALWAYS_INLINE std::size_t prefetch_distance(std::size_t stride) noexcept {
+  return kPrefetchBytes / stride + 1;
+}
+
+/// Prefetches every cache line of the first `Bytes` bytes of row `r` (nothing
+/// when r >= count, so no pointer leaves the rows).
+template <std::size_t Bytes>
 KVBITS_ALWAYS_INLINE void prefetch_row(const std::uint8_t* rows, std::size_t stride, std::size_t count,
                                        std::size_t r) noexcept {
-  if (r < count) {
+  if (r >= count) return;
+  const std::uint8_t* row = rows + r * stride;
+  const auto fetch = [](const std::uint8_t* p) {
 #if defined(__x86_64__) || defined(__i386__)
-    _mm_prefetch(reinterpret_cast<const char*>(rows + r * stride), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
 #else
-    __builtin_prefetch(rows + r * stride, 0, 3);
+    __builtin_prefetch(p, 0, 3);
 #endif
-  }
+  };
+  for (std::size_t line = 0; line < Bytes; line += 64) fetch(row + line);
+  // A row that does not start on a line boundary may end in one more line.
+  if constexpr (Bytes % 64 != 0) fetch(row + Bytes - 1);
 }
 
 /// Largest row stride for which load_affines' 32-bit gather offsets (W - 1) * stride cannot overflow.
@@ -435,6 +452,8 @@ inline void dot_rows_fixed(const float* KVBITS_RESTRICT q, const std::uint8_t* r
   constexpr std::size_t kGroups = N / G;
   constexpr std::size_t block_bytes = group_bytes(Bits, G, scheme);
   constexpr std::size_t meta = metadata_bytes(scheme);
+  constexpr std::size_t kRowBytes = kGroups * block_bytes;
+  const std::size_t ahead = prefetch_distance(stride);
   F query[kRegs];  // [N / W] the query
   for (std::size_t i = 0; i < kRegs; ++i) query[i] = F::load_unaligned(q + i * width);
   float q_sums[kGroups];  // [groups] sum of the query over each group
@@ -482,7 +501,7 @@ inline void dot_rows_fixed(const float* KVBITS_RESTRICT q, const std::uint8_t* r
       for (; r + width <= count; r += width) {
         F products[width];  // [W rows] per-row sum of q * code
         for (std::size_t k = 0; k < width; ++k) {
-          prefetch_row(rows, stride, count, r + k + kPrefetchRows);
+          prefetch_row<kRowBytes>(rows, stride, count, r + k + ahead);
           F even(0.0f);
           F odd(0.0f);
           for_each_value_fixed<A, Bits, G>(rows + (r + k) * stride + meta, [&](auto index, const F& codes) {
@@ -505,7 +524,7 @@ inline void dot_rows_fixed(const float* KVBITS_RESTRICT q, const std::uint8_t* r
       F totals[width];                   // [W rows] per-row products, reduced together
       alignas(64) float offsets[width];  // [W rows] per-row offset terms
       for (std::size_t k = 0; k < width; ++k) {
-        prefetch_row(rows, stride, count, r + k + kPrefetchRows);
+        prefetch_row<kRowBytes>(rows, stride, count, r + k + ahead);
         totals[k] = row_dot(rows + (r + k) * stride, offsets[k]);
       }
       (Lanes<A>::reduce_rows(totals) + F::load_aligned(offsets)).store_unaligned(scores + r);
@@ -533,6 +552,8 @@ inline void axpy_rows_fixed(const float* KVBITS_RESTRICT weights, const std::uin
   constexpr std::size_t kGroups = N / G;
   constexpr std::size_t block_bytes = group_bytes(Bits, G, scheme);
   constexpr std::size_t meta = metadata_bytes(scheme);
+  constexpr std::size_t kRowBytes = kGroups * block_bytes;
+  const std::size_t ahead = prefetch_distance(stride);
   F acc[kRegs];  // [N / W] sum over rows of w * scale * code
   for (std::size_t i = 0; i < kRegs; ++i) acc[i] = F(0.0f);
   float offsets[kGroups] = {};  // [groups] sum over rows of w * offset
@@ -567,7 +588,7 @@ inline void axpy_rows_fixed(const float* KVBITS_RESTRICT weights, const std::uin
         alignas(64) float weighted[width];  // [W rows] w * scale
         (w * scale).store_aligned(weighted);
         for (std::size_t k = 0; k < width; ++k) {
-          prefetch_row(rows, stride, count, r + k + kPrefetchRows);
+          prefetch_row<kRowBytes>(rows, stride, count, r + k + ahead);
           const F row_scale(weighted[k]);
           for_each_value_fixed<A, Bits, G>(rows + (r + k) * stride + meta, [&](auto index, const F& codes) {
             acc[index.value / width] = xsimd::fma(row_scale, codes, acc[index.value / width]);
@@ -578,13 +599,296 @@ inline void axpy_rows_fixed(const float* KVBITS_RESTRICT weights, const std::uin
     }
   }
   for (; r < count; ++r) {
-    prefetch_row(rows, stride, count, r + kPrefetchRows);
+    prefetch_row<kRowBytes>(rows, stride, count, r + ahead);
     row_axpy(rows + r * stride, weights[r]);
   }
   for (std::size_t i = 0; i < kRegs; ++i) {
     (F::load_unaligned(y + i * width) + (acc[i] + F(offsets[i * width / G]))).store_unaligned(y + i * width);
   }
 }
+
+/// Vector registers a row kernel may give to accumulators: half the register
+/// file (32 on AVX-512 and AArch64, 16 on SSE and AVX2).
+template <class A>
+inline constexpr std::size_t kSpareRegisters =
+#if defined(__aarch64__)
+    16;
+#else
+    Lanes<A>::kWidth == 16 ? 16 : 8;
+#endif
+
+/// Whether the fixed-length float row kernels apply to 16/32-bit rows of N
+/// elements on A: the query or accumulator (N / W batches) stays in registers.
+template <class A, int Bits, std::size_t N>
+inline constexpr bool kFixedFloatRows =
+    (Bits == 16 || Bits == 32) && N % Lanes<A>::kWidth == 0 && N / Lanes<A>::kWidth <= 8;
+
+/// Batch `index` (W floats) of a 16/32-bit row.
+template <class A, int Bits>
+KVBITS_ALWAYS_INLINE typename Lanes<A>::F load_float_row(const std::uint8_t* row,
+                                                         std::size_t index) noexcept {
+  using L = Lanes<A>;
+  if constexpr (Bits == 32) {
+    return L::F::load_unaligned(reinterpret_cast<const float*>(row) + index * L::kWidth);
+  } else {
+    return L::load_halves(row + 2 * index * L::kWidth);
+  }
+}
+
+/**
+ * dot_rows for 16/32-bit rows of N elements: the query stays in registers and
+ * W rows' products are reduced together (Lanes::reduce_rows) instead of one
+ * horizontal add per row, so a row costs its loads and FMAs.
+ */
+template <class A, int Bits, std::size_t N>
+inline void dot_rows_float(const float* KVBITS_RESTRICT q, const std::uint8_t* rows, std::size_t stride,
+                           std::size_t count, float* KVBITS_RESTRICT scores) noexcept {
+  using L = Lanes<A>;
+  using F = typename L::F;
+  constexpr std::size_t width = L::kWidth;
+  constexpr std::size_t kRegs = N / width;
+  const std::size_t ahead = prefetch_distance(stride);
+  F query[kRegs];  // [N / W] the query
+  for (std::size_t i = 0; i < kRegs; ++i) query[i] = F::load_unaligned(q + i * width);
+  const auto row_dot = [&](const std::uint8_t* row) {
+    F even = query[0] * load_float_row<A, Bits>(row, 0);
+    F odd(0.0f);
+    for (std::size_t i = 1; i < kRegs; ++i) {
+      if (i % 2 == 0) {
+        even = xsimd::fma(query[i], load_float_row<A, Bits>(row, i), even);
+      } else {
+        odd = xsimd::fma(query[i], load_float_row<A, Bits>(row, i), odd);
+      }
+    }
+    return even + odd;
+  };
+  std::size_t r = 0;
+  for (; r + width <= count; r += width) {
+    F products[width];  // [W rows] lane-partial products
+    for (std::size_t k = 0; k < width; ++k) {
+      prefetch_row<N * Bits / 8>(rows, stride, count, r + k + ahead);
+      products[k] = row_dot(rows + (r + k) * stride);
+    }
+    L::reduce_rows(products).store_unaligned(scores + r);
+  }
+  for (; r < count; ++r) scores[r] = xsimd::hadd(row_dot(rows + r * stride));
+}
+
+/**
+ * axpy_rows for 16/32-bit rows of N elements: the output accumulates in
+ * registers over all rows and is added to y once, so no row waits for the
+ * previous row's store of y.
+ */
+template <class A, int Bits, std::size_t N>
+inline void axpy_rows_float(const float* KVBITS_RESTRICT weights, const std::uint8_t* rows,
+                            std::size_t stride, std::size_t count, float* KVBITS_RESTRICT y) noexcept {
+  using F = typename Lanes<A>::F;
+  constexpr std::size_t width = Lanes<A>::kWidth;
+  constexpr std::size_t kRegs = N / width;
+  // Two rows at a time into two sets of accumulators where registers allow:
+  // with one chain per register every row would wait on the FMA latency.
+  constexpr std::size_t kChains = 2 * kRegs <= kSpareRegisters<A> ? 2 : 1;
+  F acc[kChains][kRegs];  // [chain][N / W] sum over rows of w * row
+  for (auto& chain : acc) {
+    for (F& batch : chain) batch = F(0.0f);
+  }
+  const std::size_t ahead = prefetch_distance(stride);
+  std::size_t r = 0;
+  const auto add_row = [&](std::size_t row_index, F(&sum)[kRegs]) {
+    prefetch_row<N * Bits / 8>(rows, stride, count, row_index + ahead);
+    const std::uint8_t* row = rows + row_index * stride;
+    const F w(weights[row_index]);
+    for (std::size_t i = 0; i < kRegs; ++i) sum[i] = xsimd::fma(w, load_float_row<A, Bits>(row, i), sum[i]);
+  };
+  for (; r + kChains <= count; r += kChains) {
+    for (std::size_t c = 0; c < kChains; ++c) add_row(r + c, acc[c]);
+  }
+  for (; r < count; ++r) add_row(r, acc[0]);
+  for (std::size_t i = 0; i < kRegs; ++i) {
+    F sum = acc[0][i];
+    for (std::size_t c = 1; c < kChains; ++c) sum += acc[c][i];
+    (F::load_unaligned(y + i * width) + sum).store_unaligned(y + i * width);
+  }
+}
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+/// Signed-byte limbs of the query's fixed-point form in the integer row kernels.
+inline constexpr std::size_t kQueryLimbs = 3;
+
+/**
+ * Whether the integer dot_rows kernel applies to (Bits, N, G): planar codes,
+ * one group per row (the cache's default), and a row's codes fill whole
+ * batches of 64 bytes once each field has its own byte (16, 32 or a multiple
+ * of 64 code bytes).
+ */
+template <int Bits, std::size_t N, std::size_t G>
+inline constexpr bool kIntegerDotRows = kPlanar<Bits>&& G == N && (N == 64 || N == 128);
+
+/**
+ * The query on a fixed-point grid: q_i ~ step * Q_i, with |Q_i| <= 2^22 split
+ * into signed-byte limbs Q_i = sum_l 256^l * limb[l]_i (balanced digits, so
+ * the top limb stays within [-65, 65]). step is a power of two, so q_i / step
+ * is exact and the only error is the rounding of Q_i: at most step / 2 <=
+ * 2^-22 * max|q| per element.
+ */
+template <std::size_t N>
+struct QueryLimbs {
+  __m512i limb[kQueryLimbs][N / 64];  // [limb][N / 64] 64 signed bytes each, element order
+  float step = 0.0f;                  // q_i ~ step * Q_i
+};
+
+/// @return false (and leaves `out` unset) when max|q| is too small for the grid's power-of-two step.
+template <std::size_t N>
+KVBITS_ALWAYS_INLINE bool make_query_limbs(const float* KVBITS_RESTRICT q, QueryLimbs<N>& out) noexcept {
+  __m512 largest = _mm512_setzero_ps();
+  for (std::size_t i = 0; i < N; i += 16)
+    largest = _mm512_max_ps(largest, _mm512_abs_ps(_mm512_loadu_ps(q + i)));
+  const float top = _mm512_reduce_max_ps(largest);
+  // Below 2^-100 the inverse step 2^(22 - e) would not be a finite float; the float kernel takes it.
+  if (!(top >= 0x1p-100f)) return false;
+  int exponent = 0;
+  static_cast<void>(std::frexp(top, &exponent));  // top = f * 2^exponent, f in [0.5, 1)
+  out.step = std::ldexp(1.0f, exponent - 22);
+  const __m512 inverse = _mm512_set1_ps(std::ldexp(1.0f, 22 - exponent));
+  const __m512i half = _mm512_set1_epi32(128);
+  const __m512i low_byte = _mm512_set1_epi32(255);
+  alignas(64) std::int8_t bytes[kQueryLimbs][N];  // [limb][N]
+  for (std::size_t i = 0; i < N; i += 16) {
+    __m512i rest = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(q + i), inverse));
+    for (std::size_t l = 0; l < kQueryLimbs; ++l) {
+      // The last limb takes what is left; the others are balanced digits in [-128, 127].
+      const __m512i digit =
+          l + 1 == kQueryLimbs
+              ? rest
+              : _mm512_sub_epi32(_mm512_and_si512(_mm512_add_epi32(rest, half), low_byte), half);
+      _mm_store_si128(reinterpret_cast<__m128i*>(bytes[l] + i), _mm512_cvtepi32_epi8(digit));
+      rest = _mm512_srai_epi32(_mm512_sub_epi32(rest, digit), 8);
+    }
+  }
+  for (std::size_t l = 0; l < kQueryLimbs; ++l) {
+    for (std::size_t z = 0; z < N / 64; ++z) out.limb[l][z] = _mm512_load_si512(bytes[l] + 64 * z);
+  }
+  return true;
+}
+
+/**
+ * A row's N planar codes as N / 64 batches of 64 unsigned bytes in element
+ * order, reading exactly the row's N * Bits / 8 code bytes. Field f of code
+ * byte j is element f * C + j (C code bytes): for C >= 64 each load yields one
+ * batch per field; for C = 16 or 32 the bytes are broadcast to every 128- or
+ * 256-bit lane and each lane shifts out the next field.
+ */
+template <int Bits, std::size_t N>
+KVBITS_ALWAYS_INLINE void load_code_bytes(const std::uint8_t* codes, __m512i (&out)[N / 64]) noexcept {
+  constexpr std::size_t bytes = N * Bits / 8;
+  constexpr std::size_t fields = 8 / Bits;
+  const __m512i mask = _mm512_set1_epi8(static_cast<char>(max_field<Bits>));
+  if constexpr (bytes >= 64) {
+    constexpr std::size_t loads = bytes / 64;
+    unrolled(
+        [&](auto load) {
+          const __m512i v = _mm512_loadu_si512(codes + 64 * decltype(load)::value);
+          unrolled(
+              [&](auto field) {
+                constexpr std::size_t f = decltype(field)::value;
+                constexpr std::size_t z = f * loads + decltype(load)::value;
+                if constexpr (Bits == 8) {
+                  out[z] = v;
+                } else if constexpr (f == 0) {
+                  out[z] = _mm512_and_si512(v, mask);
+                } else {
+                  // 16-bit shifts pull the next byte's low bits into each byte's top: the mask drops them.
+                  out[z] = _mm512_and_si512(_mm512_srli_epi16(v, static_cast<unsigned>(f * Bits)), mask);
+                }
+              },
+              std::make_index_sequence<fields>{});
+        },
+        std::make_index_sequence<loads>{});
+  } else {
+    static_assert(bytes == 16 || bytes == 32, "a row's code bytes fill a 128- or 256-bit lane");
+    constexpr std::size_t copies = 64 / bytes;
+    __m512i v;
+    if constexpr (bytes == 32) {
+      v = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes)));
+    } else {
+      v = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes)));
+    }
+    for (std::size_t z = 0; z < N / 64; ++z) {
+      alignas(64) std::int16_t shifts[32];  // [32 words] the field shift of each word's copy
+      for (std::size_t w = 0; w < 32; ++w)
+        shifts[w] = static_cast<std::int16_t>((z * copies + w * 2 / bytes) * Bits);
+      out[z] = _mm512_and_si512(_mm512_srlv_epi16(v, _mm512_load_si512(shifts)), mask);
+    }
+  }
+}
+
+/// The exact integer sum_i Q_i * code_i of one row, lane-partial, as floats
+/// (the limbs' int32 sums recombined with at most one rounding per lane).
+template <int Bits, std::size_t N>
+KVBITS_ALWAYS_INLINE __m512 row_dot_integer(const QueryLimbs<N>& query, const std::uint8_t* codes) noexcept {
+  __m512i code[N / 64];
+  load_code_bytes<Bits, N>(codes, code);
+  __m512i sums[kQueryLimbs];  // [limb] int32 lanes
+  for (std::size_t l = 0; l < kQueryLimbs; ++l) {
+    sums[l] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), code[0], query.limb[l][0]);
+    for (std::size_t z = 1; z < N / 64; ++z)
+      sums[l] = _mm512_dpbusd_epi32(sums[l], code[z], query.limb[l][z]);
+  }
+  // Per lane, limb 0 and 1 sums are below 2 * 4 * 128 * 255 < 2^18 and the top
+  // limb's below 2 * 4 * 65 * 255 < 2^17: (top << 8) + middle is exact in int32.
+  const __m512i high = _mm512_add_epi32(_mm512_slli_epi32(sums[2], 8), sums[1]);
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(high), _mm512_set1_ps(256.0f), _mm512_cvtepi32_ps(sums[0]));
+}
+
+/**
+ * dot_rows on AVX-512 VNNI for one group per row: the query becomes signed
+ * byte limbs once per call (QueryLimbs), each row's codes are widened to bytes
+ * without lookups (load_code_bytes), and vpdpbusd multiplies 64 codes by 64
+ * limbs per instruction with exact int32 sums. The group trick
+ * q . (s c + m) = s (q . c) + m sum(q) applies the scale and min once per row,
+ * for 16 rows at a time. @return false when the query does not fit the grid
+ * (the caller then runs the float kernel).
+ */
+template <int Bits, std::size_t N, Scheme S>
+inline bool dot_rows_integer(const float* KVBITS_RESTRICT q, const std::uint8_t* rows, std::size_t stride,
+                             std::size_t count, float* KVBITS_RESTRICT scores) noexcept {
+  using A = xsimd::avx512bw;
+  using F = typename Lanes<A>::F;
+  constexpr std::size_t meta = metadata_bytes(S);
+  QueryLimbs<N> query;
+  if (!make_query_limbs<N>(q, query)) return false;
+  __m512 sum = _mm512_loadu_ps(q);
+  for (std::size_t i = 16; i < N; i += 16) sum = _mm512_add_ps(sum, _mm512_loadu_ps(q + i));
+  const float q_sum = _mm512_reduce_add_ps(sum);
+  constexpr std::size_t kRowBytes = meta + N * Bits / 8;
+  const std::size_t ahead = prefetch_distance(stride);
+  std::size_t r = 0;
+  if (stride < kMaxGatherStride) {
+    const auto offsets = row_offsets<A>(stride);
+    const F step(query.step);
+    const F q_sums(q_sum);
+    for (; r + 16 <= count; r += 16) {
+      F products[16];  // [16 rows] lane-partial sum_i Q_i * code_i
+      for (std::size_t k = 0; k < 16; ++k) {
+        prefetch_row<kRowBytes>(rows, stride, count, r + k + ahead);
+        products[k] = F(row_dot_integer<Bits, N>(query, rows + (r + k) * stride + meta));
+      }
+      F scale;
+      F offset;
+      load_affines<A, Bits, S>(rows + r * stride, stride, offsets, scale, offset);
+      xsimd::fma(Lanes<A>::reduce_rows(products), scale * step, offset * q_sums).store_unaligned(scores + r);
+    }
+  }
+  for (; r < count; ++r) {
+    const std::uint8_t* row = rows + r * stride;
+    const auto affine = kvbits::detail::load_affine(row, S, Bits);
+    const float product = _mm512_reduce_add_ps(row_dot_integer<Bits, N>(query, row + meta));
+    scores[r] = product * (affine.scale * query.step) + affine.offset * q_sum;
+  }
+  return true;
+}
+
+#endif
 
 /// Runs fn(std::integral_constant<size_t, N>) when n is one of the fixed
 /// lengths (64, 128) the fixed-length row kernels support for (A, Bits, G).
@@ -606,6 +910,25 @@ KVBITS_ALWAYS_INLINE bool with_fixed_length(std::size_t n, Fn&& fn) {
   return false;
 }
 
+/// Runs fn(std::integral_constant<size_t, N>) when n is one of the lengths
+/// (64, 128) the float row kernels support for (A, Bits). @return whether it ran.
+template <class A, int Bits, class Fn>
+KVBITS_ALWAYS_INLINE bool with_float_length(std::size_t n, Fn&& fn) {
+  if constexpr (kFixedFloatRows<A, Bits, 128>) {
+    if (n == 128) {
+      fn(std::integral_constant<std::size_t, 128>{});
+      return true;
+    }
+  }
+  if constexpr (kFixedFloatRows<A, Bits, 64>) {
+    if (n == 64) {
+      fn(std::integral_constant<std::size_t, 64>{});
+      return true;
+    }
+  }
+  return false;
+}
+
 template <class A, int Bits, std::size_t G>
 inline void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t runtime_group, Scheme scheme,
                      const std::uint8_t* rows, std::size_t stride, std::size_t count,
@@ -613,6 +936,9 @@ inline void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t 
   using L = Lanes<A>;
   using F = typename L::F;
   constexpr std::size_t width = L::kWidth;
+  if (with_float_length<A, Bits>(
+          n, [&](auto length) { dot_rows_float<A, Bits, length.value>(q, rows, stride, count, scores); }))
+    return;
   if constexpr (Bits == 32) {
     for (std::size_t r = 0; r < count; ++r) {
       const float* row = reinterpret_cast<const float*>(rows + r * stride);
@@ -624,6 +950,17 @@ inline void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t 
       scores[r] = dot_plain<A>(q, n, [&](std::size_t i) { return L::load_halves(row + 2 * i); });
     }
   } else {
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
+    if constexpr (kIntegerDotRows<Bits, 128, G> || kIntegerDotRows<Bits, 64, G>) {
+      if (n == G) {
+        bool done = false;
+        with_scheme(scheme, [&](auto fixed) {
+          done = dot_rows_integer<Bits, G, fixed.value>(q, rows, stride, count, scores);
+        });
+        if (done) return;
+      }
+    }
+#endif
     if (with_fixed_length<A, Bits, G>(n, [&](auto length) {
           with_scheme(scheme, [&](auto fixed) {
             dot_rows_fixed<A, Bits, length.value, G, fixed.value>(q, rows, stride, count, scores);
@@ -670,6 +1007,9 @@ inline void axpy_rows(const float* KVBITS_RESTRICT weights, std::size_t n, std::
   using L = Lanes<A>;
   using F = typename L::F;
   constexpr std::size_t width = L::kWidth;
+  if (with_float_length<A, Bits>(
+          n, [&](auto length) { axpy_rows_float<A, Bits, length.value>(weights, rows, stride, count, y); }))
+    return;
   if constexpr (Bits == 32 || Bits == 16) {
     for (std::size_t r = 0; r < count; ++r) {
       const std::uint8_t* row = rows + r * stride;
@@ -816,4 +1156,5 @@ struct XsimdKernels {
   }
 };
 
+}  // namespace KVBITS_ISA_NAMESPACE
 }  // namespace kvbits::kernel

@@ -10,6 +10,7 @@
 
 #include "kvbits/config.hpp"
 #include "kvbits/core/fp16.hpp"
+#include "kvbits/core/isa_namespace.hpp"
 
 // The per-architecture primitives under the xsimd kernels: what xsimd 8.1 does
 // not offer portably (widening byte loads, narrowing byte stores, horizontal
@@ -27,7 +28,9 @@
 #define KVBITS_XSIMD_KERNELS 0
 #endif
 
-namespace kvbits::kernel::simd {
+namespace kvbits::kernel {
+inline namespace KVBITS_ISA_NAMESPACE {
+namespace simd {
 
 /// A list of xsimd architectures, widest first.
 template <class... Archs>
@@ -394,4 +397,6 @@ using WidestArch = NoArch;
 
 #endif  // KVBITS_XSIMD_KERNELS
 
-}  // namespace kvbits::kernel::simd
+}  // namespace simd
+}  // namespace KVBITS_ISA_NAMESPACE
+}  // namespace kvbits::kernel

@@ -28,7 +28,9 @@ struct DenseLayer {
   static constexpr std::size_t kOut = Out;  ///< outputs
   static constexpr std::size_t kIn = In;    ///< inputs
 
+  /// A fixed-size [Out][In] matrix.
   using Weight = Eigen::Matrix<Scalar, static_cast<int>(Out), static_cast<int>(In)>;
+  /// A fixed-size [Out] vector.
   using Bias = Eigen::Matrix<Scalar, static_cast<int>(Out), 1>;
 
   Weight weight = Weight::Zero();  ///< [Out][In]: weight(o, i) multiplies input i for output o

@@ -37,7 +37,7 @@ concept NamedFeatures = requires {
 
 /// No supplied features: the controller reads only what it extracts from the decision context.
 struct NoSuppliedFeatures {
-  static constexpr std::size_t size = 0;
+  static constexpr std::size_t size = 0;  ///< no features
   /// @return no names.
   static constexpr std::span<const std::string_view> names() noexcept { return {}; }
 };
@@ -83,11 +83,12 @@ inline constexpr bool reads_attention_stats_v = reads_attention_stats<F>::value;
 template <FeatureExtractor Features, NamedFeatures Supplied = NoSuppliedFeatures>
 class ControllerInputs {
  public:
-  using features_type = Features;
-  using supplied_type = Supplied;
+  using features_type = Features;  ///< the features extracted from the decision context
+  using supplied_type = Supplied;  ///< the features read from TokenInfo::features
 
   static constexpr std::size_t kExtracted = Features::size;  ///< inputs from the decision context
   static constexpr std::size_t kSupplied = Supplied::size;   ///< inputs from TokenInfo::features
+  /// All inputs, extracted then supplied.
   static constexpr std::size_t size = kExtracted + kSupplied;
   static_assert(size >= 1, "a controller needs at least one input feature");
 

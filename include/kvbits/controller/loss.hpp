@@ -39,6 +39,7 @@ struct LossTerms {
   double expected_damage = 0.0;  ///< mean sum_b p(b) damage(b), unweighted
   double total = 0.0;            ///< w_ce * cross_entropy + lambda * expected_cost + mu * expected_damage
 
+  /// Adds `other` term by term.
   LossTerms& operator+=(const LossTerms& other) noexcept {
     cross_entropy += other.cross_entropy;
     expected_cost += other.expected_cost;
@@ -46,6 +47,7 @@ struct LossTerms {
     total += other.total;
     return *this;
   }
+  /// Multiplies every term by `scale`.
   LossTerms& operator*=(double scale) noexcept {
     cross_entropy *= scale;
     expected_cost *= scale;

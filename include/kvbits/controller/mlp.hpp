@@ -61,15 +61,16 @@ class Mlp {
                 "Mlp<7, Hidden<32, 16>, WidthList<2, 4, 8, 16>>");
 };
 
+/// The Mlp (see the primary template) for its one valid spelling, `Mlp<In, Hidden<...>, WidthList<...>>`.
 template <std::size_t In, std::size_t... HiddenSizes, int... Bits, class Scalar>
 class Mlp<In, Hidden<HiddenSizes...>, WidthList<Bits...>, Scalar> {
   static_assert(In >= 1, "an Mlp needs at least one input feature");
   static_assert(std::is_floating_point_v<Scalar>, "an Mlp holds float or double parameters");
 
  public:
-  using scalar_type = Scalar;
-  using hidden_type = Hidden<HiddenSizes...>;
-  using widths_type = WidthList<Bits...>;
+  using scalar_type = Scalar;                  ///< float or double
+  using hidden_type = Hidden<HiddenSizes...>;  ///< the hidden layer sizes
+  using widths_type = WidthList<Bits...>;      ///< the widths each head chooses from
 
   static constexpr std::size_t kInputs = In;                          ///< features per token
   static constexpr std::size_t kWidths = widths_type::size;           ///< classes per head

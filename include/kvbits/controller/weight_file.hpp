@@ -18,8 +18,9 @@
 
 #include <Eigen/Core>
 
-#include "kvbits/controller/checksum.hpp"
 #include "kvbits/controller/dense_layer.hpp"
+#include "kvbits/core/byte_io.hpp"
+#include "kvbits/core/checksum.hpp"
 #include "kvbits/core/error.hpp"
 
 namespace kvbits {
@@ -67,6 +68,7 @@ struct TrainingMetadata {
   double mu = 0.0;      ///< weight of the expected damage, finite and >= 0
   double tau = 0.0;     ///< damage tolerance that chose the target widths, finite and >= 0
 
+  /// Member-wise equality.
   friend bool operator==(const TrainingMetadata&, const TrainingMetadata&) = default;
 };
 
@@ -91,78 +93,6 @@ constexpr void check_weight_file_net() noexcept {
   static_assert(std::is_same_v<typename Net::scalar_type, float>,
                 "weight files hold float parameters: save and load an Mlp<..., float>");
 }
-
-/// Appends little-endian fields to a byte buffer.
-class ByteWriter {
- public:
-  void u32(std::uint32_t v) { put(v, 4); }
-  void u64(std::uint64_t v) { put(v, 8); }
-  void f32(float v) { u32(std::bit_cast<std::uint32_t>(v)); }
-  void f64(double v) { u64(std::bit_cast<std::uint64_t>(v)); }
-  void text(std::string_view s) {
-    for (const char c : s) bytes_.push_back(static_cast<std::byte>(c));
-  }
-  [[nodiscard]] std::vector<std::byte>& bytes() noexcept { return bytes_; }
-
- private:
-  void put(std::uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) bytes_.push_back(static_cast<std::byte>((v >> (8 * i)) & 0xffU));
-  }
-  std::vector<std::byte> bytes_;
-};
-
-/// Bounds-checked little-endian cursor; every error names the source and the field being read.
-class WeightReader {
- public:
-  WeightReader(std::span<const std::byte> bytes, std::string_view source) : bytes_(bytes), source_(source) {}
-
-  [[nodiscard]] std::size_t remaining() const noexcept { return bytes_.size() - position_; }
-  [[nodiscard]] std::span<const std::byte> rest() const noexcept { return bytes_.subspan(position_); }
-
-  std::uint64_t u64(std::string_view what) { return load(8, what); }
-  std::uint32_t u32(std::string_view what) { return static_cast<std::uint32_t>(load(4, what)); }
-  float f32(std::string_view what) { return std::bit_cast<float>(u32(what)); }
-  double f64(std::string_view what) { return std::bit_cast<double>(u64(what)); }
-  std::string_view text(std::size_t length, std::string_view what) {
-    need(length, what);
-    const auto* begin = reinterpret_cast<const char*>(bytes_.data() + position_);
-    position_ += length;
-    return {begin, length};
-  }
-
-  /// Throws Error(code) with the source prefixed.
-  [[noreturn]] void fail(Errc code, const std::string& message) const {
-    std::string full(source_);
-    full += ": ";
-    full += message;
-    throw Error(code, full);
-  }
-  [[noreturn]] void fail(const std::string& message) const { fail(Errc::corrupt_data, message); }
-
- private:
-  void need(std::size_t length, std::string_view what) const {
-    if (length > remaining()) {
-      std::string message = "truncated: ";
-      message += what;
-      message += " needs " + std::to_string(length) + " bytes at offset " + std::to_string(position_);
-      message += " but only " + std::to_string(remaining()) + " are left";
-      fail(message);
-    }
-  }
-  std::uint64_t load(std::size_t length, std::string_view what) {
-    need(length, what);
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < length; ++i) {
-      v |= static_cast<std::uint64_t>(bytes_[position_ + i]) << (8 * i);
-    }
-    position_ += length;
-    return v;
-  }
-
-  std::span<const std::byte> bytes_;  // the whole file
-  std::string_view source_;           // prefixes every error
-  std::size_t position_ = 0;          // next unread byte
-};
 
 /// "a, b, c" for error messages.
 inline std::string join_names(std::span<const std::string_view> names) {
@@ -239,7 +169,7 @@ std::vector<std::byte> encode_weights(const Net& net, std::span<const std::strin
                           net.layers());
   detail::require(finite, Errc::invalid_argument, "every controller parameter must be finite");
 
-  detail::ByteWriter out;
+  ByteWriter out;
   out.text(std::string_view(kWeightFileMagic.data(), kWeightFileMagic.size()));
   out.u32(kWeightFileVersion);
   out.u64(0);  // payload size and checksum, filled in below
@@ -291,7 +221,7 @@ ControllerWeights<Net> decode_weights(std::span<const std::byte> bytes,
                                       std::string_view source = "controller weight file") {
   detail::check_weight_file_net<Net>();
   detail::require_feature_names<Net>(names);
-  detail::WeightReader in(bytes, source);
+  ByteReader in(bytes, source);
 
   const std::string_view magic = in.text(kWeightFileMagic.size(), "magic");
   if (magic != std::string_view(kWeightFileMagic.data(), kWeightFileMagic.size())) {

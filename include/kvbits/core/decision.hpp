@@ -28,6 +28,7 @@ struct BitDecision {
   int key_bits = 16;    ///< a width of kSupportedBits (32 = plain float)
   int value_bits = 16;  ///< a width of kSupportedBits
 
+  /// Member-wise equality.
   friend constexpr bool operator==(const BitDecision&, const BitDecision&) = default;
 };
 

@@ -42,11 +42,18 @@ constexpr std::string_view to_string(Errc code) noexcept {
 }
 
 /**
- * The one exception type kvbits throws. Every throwing operation documents its
- * strong guarantee: when it throws, the object it was called on is unchanged.
+ * The one exception type kvbits throws (besides std::bad_alloc, and what a
+ * user's policy throws). Every throwing operation documents its guarantee,
+ * and docs/errors.md lists them all: almost every one is strong (when it
+ * throws, the object it was called on is unchanged); QuantizedKVCache::prefill
+ * is basic for the failures that can only happen midway.
  */
 class Error : public std::runtime_error {
  public:
+  /**
+   * @param code the failure's category.
+   * @param message what failed; what() reads `kvbits: CODE: message`.
+   */
   Error(Errc code, const std::string& message)
       : std::runtime_error("kvbits: " + std::string(to_string(code)) + ": " + message), code_(code) {}
 

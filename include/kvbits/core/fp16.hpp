@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kvbits/core/isa_namespace.hpp"
 #include "kvbits/core/simd_headers.hpp"
 
 namespace kvbits {
@@ -67,6 +68,9 @@ constexpr std::uint16_t float_to_half_portable(float value) noexcept {
 
 }  // namespace detail
 
+// The conversions use F16C when the target has it: ISA-dependent code.
+inline namespace KVBITS_ISA_NAMESPACE {
+
 /// binary16 bits -> float (exact).
 inline float half_to_float(std::uint16_t h) noexcept {
 #if defined(__F16C__)
@@ -121,6 +125,8 @@ inline std::uint16_t float_to_half_up(float value) noexcept {
   const std::uint32_t sign = h >> 15;
   return static_cast<std::uint16_t>(h + step - step * 2u * sign);
 }
+
+}  // namespace KVBITS_ISA_NAMESPACE
 
 /// bfloat16 bits -> float (exact).
 constexpr float bf16_to_float(std::uint16_t b) noexcept {

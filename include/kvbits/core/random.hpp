@@ -32,6 +32,9 @@ class SplitMix64 {
   /// @return a uniform double in [-1, 1), from 53 random bits.
   double symmetric() noexcept { return static_cast<double>(next() >> 11) * 0x1.0p-52 - 1.0; }
 
+  /// @return the whole state: SplitMix64(state()) continues with the same draws.
+  [[nodiscard]] std::uint64_t state() const noexcept { return state_; }
+
   /// @return a uniform integer in [0, n), n >= 1, without modulo bias (rejection sampling).
   std::size_t below(std::size_t n) noexcept {
     const auto range = static_cast<std::uint64_t>(n);

@@ -15,6 +15,7 @@ namespace kvbits {
  * 0 for the newest token, growing slowly for old ones.
  */
 struct AgeFeature : detail::ScalarFeature<AgeFeature> {
+  /// The feature's name.
   static constexpr std::array<std::string_view, 1> kNames = {"log_age"};
 
   /// @return the feature for `context`.

@@ -17,6 +17,7 @@ namespace kvbits {
  * no statistics).
  */
 struct AttentionVarianceFeature : detail::ScalarFeature<AttentionVarianceFeature> {
+  /// The feature's name.
   static constexpr std::array<std::string_view, 1> kNames = {"attention_variance"};
 
   /// @return the feature for `context`.

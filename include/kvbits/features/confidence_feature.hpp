@@ -21,7 +21,8 @@ namespace kvbits {
  * Both are 0 when the distribution is empty. Costs O(vocab) for the maximum.
  */
 struct ConfidenceFeature {
-  static constexpr std::size_t size = 2;
+  static constexpr std::size_t size = 2;  ///< features written
+  /// Their names.
   static constexpr std::array<std::string_view, size> kNames = {"next_token_probability", "max_probability"};
 
   /// @return the features' names.

@@ -19,6 +19,7 @@ namespace kvbits {
  * distribution is non-negative and sums to about 1 (checked in debug builds only).
  */
 struct EntropyFeature : detail::ScalarFeature<EntropyFeature> {
+  /// The feature's name.
   static constexpr std::array<std::string_view, 1> kNames = {"entropy"};
 
   /// @return the entropy of context.next_token_probabilities.

@@ -32,6 +32,7 @@ class FeatureSet {
                 "FeatureContext&, std::span<float>) const`");
 
  public:
+  /// Features written: the parts' sizes added up.
   static constexpr std::size_t size = (std::size_t{0} + ... + Parts::size);
 
   /// The parts' names, concatenated in order.

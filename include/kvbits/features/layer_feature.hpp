@@ -13,6 +13,7 @@ namespace kvbits {
  * The index of the layer deciding, as a float: 0 for the first layer.
  */
 struct LayerFeature : detail::ScalarFeature<LayerFeature> {
+  /// The feature's name.
   static constexpr std::array<std::string_view, 1> kNames = {"layer"};
 
   /// @return the feature for `context`.

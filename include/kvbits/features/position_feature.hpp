@@ -15,6 +15,7 @@ namespace kvbits {
  * which attention sinks make special.
  */
 struct PositionFeature : detail::ScalarFeature<PositionFeature> {
+  /// The feature's name.
   static constexpr std::array<std::string_view, 1> kNames = {"log_position"};
 
   /// @return the feature for `context`.

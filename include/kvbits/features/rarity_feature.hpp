@@ -24,6 +24,7 @@ namespace kvbits {
  */
 class RarityFeature : public detail::ScalarFeature<RarityFeature> {
  public:
+  /// The feature's name.
   static constexpr std::array<std::string_view, 1> kNames = {"rarity"};
 
   /**

@@ -16,6 +16,7 @@ namespace kvbits {
  * Neutral value: 0 before any query.
  */
 struct ReceivedMassFeature : detail::ScalarFeature<ReceivedMassFeature> {
+  /// The feature's name.
   static constexpr std::array<std::string_view, 1> kNames = {"received_mass"};
 
   /// @return the feature for `context`.

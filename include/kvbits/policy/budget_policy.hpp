@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "kvbits/core/bit_width.hpp"
+#include "kvbits/core/byte_io.hpp"
 #include "kvbits/core/decision.hpp"
 #include "kvbits/core/error.hpp"
 #include "kvbits/policy/decision_context.hpp"
 #include "kvbits/policy/policy.hpp"
+#include "kvbits/policy/policy_state.hpp"
 #include "kvbits/policy/policy_text.hpp"
 
 namespace kvbits {
@@ -216,6 +218,57 @@ class BudgetPolicy {
 
   [[nodiscard]] const Inner& inner() const noexcept { return inner_; }              ///< the wrapped policy
   [[nodiscard]] const BudgetOptions& options() const noexcept { return options_; }  ///< the settings
+
+  /**
+   * @return the settings and Inner's description, the configuration a cache file records, e.g.
+   *         "budget:target=4.5,kp=16,ki=0.1,band=0.25,protect=8,ages=3,rungs=2,lowering=ladder,
+   *         ladder=2/2 3/2 ... 16/16(static:8/8)".
+   */
+  [[nodiscard]] std::string describe() const {
+    std::string text =
+        "budget:target=" + detail::format_number(options_.target_bits_per_element) +
+        ",kp=" + detail::format_number(options_.proportional_gain) +
+        ",ki=" + detail::format_number(options_.integral_gain) +
+        ",band=" + detail::format_number(options_.integral_band) +
+        ",protect=" + std::to_string(protect_age_) + ",ages=" + std::to_string(options_.lowering_ages) +
+        ",rungs=" + std::to_string(options_.max_rungs_per_lowering) +
+        ",lowering=" + (options_.lowering == BudgetLowering::per_side ? "per_side" : "ladder") + ",ladder=";
+    for (std::size_t i = 0; i < options_.ladder.size(); ++i) {
+      if (i > 0) text += ' ';
+      text += kvbits::to_string(options_.ladder[i]);
+    }
+    return text + "(" + policy_description(inner_) + ")";
+  }
+
+  /// Appends the controller's state (integral, offset, diffusion), then Inner's.
+  void save_state(ByteWriter& out) const {
+    out.f64(integral_);
+    out.f64(offset_);
+    out.f64(diffusion_);
+    save_policy_state(inner_, out);
+  }
+
+  /**
+   * Reads what save_state wrote.
+   * @throws Error(corrupt_data) when it is missing, or a value lies outside the range the
+   *         controller keeps it in (integral and offset in [0, steps], diffusion in [0, 1)).
+   */
+  void load_state(ByteReader& in) {
+    const double integral = in.f64("budget integral");
+    const double offset = in.f64("budget offset");
+    const double diffusion = in.f64("budget diffusion");
+    const auto within = [](double v, double low, double high) { return v >= low && v <= high; };
+    if (!within(integral, 0.0, top_) || !within(offset, 0.0, top_) || !within(diffusion, 0.0, 1.0) ||
+        diffusion == 1.0) {
+      in.fail("budget state (integral " + detail::format_number(integral) + ", offset " +
+              detail::format_number(offset) + ", diffusion " + detail::format_number(diffusion) +
+              ") is outside the controller's range");
+    }
+    load_policy_state(inner_, in);
+    integral_ = integral;
+    offset_ = offset;
+    diffusion_ = diffusion;
+  }
 
  private:
   // Advances the controller by one decision; returns whole rungs to lower this token by.

@@ -62,8 +62,8 @@ struct LearnedPolicyOptions {
 template <FeatureExtractor Features, class Net, NamedFeatures Supplied = NoSuppliedFeatures>
 class LearnedPolicy {
  public:
-  using inputs_type = ControllerInputs<Features, Supplied>;
-  using net_type = Net;
+  using inputs_type = ControllerInputs<Features, Supplied>;  ///< what the controller reads
+  using net_type = Net;                                      ///< the controller
 
   // The controller reads exactly the features the policy gathers.
   static_assert(inputs_type::size == Net::kInputs,

@@ -3,12 +3,15 @@
 
 #include <cstddef>
 #include <span>
+#include <string>
 #include <utility>
 #include <variant>
 
+#include "kvbits/core/byte_io.hpp"
 #include "kvbits/core/decision.hpp"
 #include "kvbits/policy/decision_context.hpp"
 #include "kvbits/policy/policy.hpp"
+#include "kvbits/policy/policy_state.hpp"
 
 namespace kvbits {
 
@@ -41,6 +44,21 @@ class PolicyVariant {
   /// @return true when the held policy reads attention statistics.
   [[nodiscard]] bool wants_attention_stats() const {
     return std::visit([](const auto& policy) { return policy_wants_attention_stats(policy); }, held_);
+  }
+
+  /// @return the held policy's description (empty when it has none).
+  [[nodiscard]] std::string describe() const {
+    return std::visit([](const auto& policy) { return policy_description(policy); }, held_);
+  }
+
+  /// Appends the held policy's state (nothing when it keeps none).
+  void save_state(ByteWriter& out) const {
+    std::visit([&](const auto& policy) { save_policy_state(policy, out); }, held_);
+  }
+
+  /// Reads what save_state wrote into the held policy. @throws as that policy's load_state.
+  void load_state(ByteReader& in) {
+    std::visit([&](auto& policy) { load_policy_state(policy, in); }, held_);
   }
 
   /// @return the held policy when it is a P, else nullptr.

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kvbits/core/bit_width.hpp"
+#include "kvbits/core/byte_io.hpp"
 #include "kvbits/core/decision.hpp"
 #include "kvbits/core/error.hpp"
 #include "kvbits/core/random.hpp"
@@ -26,6 +27,7 @@ struct WeightedBits {
   BitDecision bits{};   ///< the widths
   double weight = 1.0;  ///< relative frequency, finite and >= 0
 
+  /// Member-wise equality.
   friend constexpr bool operator==(const WeightedBits&, const WeightedBits&) = default;
 };
 
@@ -78,6 +80,15 @@ class RandomPolicy {
   /// @return the mix.
   [[nodiscard]] std::span<const WeightedBits> mix() const noexcept { return mix_; }
 
+  /// @return "random:" and the mix as width_mix_to_string writes it (the seed is state, not configuration).
+  [[nodiscard]] std::string describe() const;
+
+  /// Appends the generator's state, so a cache restored from a file continues the same draws.
+  void save_state(ByteWriter& out) const { out.u64(random_.state()); }
+
+  /// Reads what save_state wrote. @throws Error(corrupt_data) when it is missing.
+  void load_state(ByteReader& in) { random_ = detail::SplitMix64(in.u64("random policy generator state")); }
+
  private:
   std::vector<WeightedBits> mix_;   // the entries, in the order given
   std::vector<double> cumulative_;  // [mix_.size()] running sums of the weights
@@ -121,5 +132,7 @@ inline std::string width_mix_to_string(std::span<const WeightedBits> mix) {
   }
   return text;
 }
+
+inline std::string RandomPolicy::describe() const { return "random:" + width_mix_to_string(mix_); }
 
 }  // namespace kvbits

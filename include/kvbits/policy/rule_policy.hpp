@@ -10,6 +10,7 @@
 #include "kvbits/core/decision.hpp"
 #include "kvbits/core/error.hpp"
 #include "kvbits/policy/policy.hpp"
+#include "kvbits/policy/policy_text.hpp"
 
 namespace kvbits {
 
@@ -69,6 +70,26 @@ struct RulePolicy {
       if (token.features[rule.feature] > rule.threshold) grant(rule.bits);
     }
     return result;
+  }
+
+  /**
+   * @return the rules as text, the configuration a cache file records, e.g.
+   *         "rule:4/4,positions<4=8/8,ids=13 29=8/8,f0>2.5=8/4".
+   */
+  [[nodiscard]] std::string describe() const {
+    std::string text = "rule:" + to_string(default_bits);
+    text += ",positions<" + std::to_string(protected_positions) + "=" + to_string(protected_bits);
+    text += ",ids=";
+    for (std::size_t i = 0; i < protected_ids.size(); ++i) {
+      if (i > 0) text += ' ';
+      text += std::to_string(protected_ids[i]);
+    }
+    text += "=" + to_string(protected_bits);
+    for (const FeatureRule& rule : feature_rules) {
+      text += ",f" + std::to_string(rule.feature) + ">" + detail::format_number(rule.threshold) + "=" +
+              to_string(rule.bits);
+    }
+    return text;
   }
 };
 

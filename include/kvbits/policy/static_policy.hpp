@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <string>
+
 #include "kvbits/core/decision.hpp"
 #include "kvbits/policy/policy.hpp"
+#include "kvbits/policy/policy_text.hpp"
 
 namespace kvbits {
 
@@ -21,6 +24,9 @@ struct StaticPolicy {
     static_cast<void>(token);
     return bits;
   }
+
+  /// @return "static:K/V", the configuration a cache file records.
+  [[nodiscard]] std::string describe() const { return "static:" + to_string(bits); }
 };
 
 static_assert(Policy<StaticPolicy>, "StaticPolicy must satisfy the Policy concept");

@@ -25,6 +25,7 @@ struct AgeTier {
   std::size_t younger_than = 1;  ///< exclusive upper bound of the tier's ages, >= 1
   BitDecision bits{};            ///< widths of tokens in the tier
 
+  /// Member-wise equality.
   friend constexpr bool operator==(const AgeTier&, const AgeTier&) = default;
 };
 
@@ -39,6 +40,7 @@ struct AttentionRefinement {
   std::optional<float> key_threshold{};    ///< widen keys above this mean attention
   std::optional<float> value_threshold{};  ///< widen values above this mean attention
 
+  /// Member-wise equality.
   friend bool operator==(const AttentionRefinement&, const AttentionRefinement&) = default;
 };
 
@@ -149,6 +151,9 @@ class TieredPolicy {
     if (refinement_.value_threshold) text += ",v+=" + detail::format_number(*refinement_.value_threshold);
     return text;
   }
+
+  /// @return "tiers:" and to_string(), the configuration a cache file records.
+  [[nodiscard]] std::string describe() const { return "tiers:" + to_string(); }
 
  private:
   static std::string tier_text(const AgeTier& tier) {
