@@ -655,6 +655,128 @@ TEST_CASE("E15 attend that runs out of memory for its scratch writes nothing", "
   CHECK(failures > 0);
 }
 
+TEST_CASE("E59 attend with a scratch and attend_parallel fail as attend does", "[errors][cache][E59]") {
+  Cache cache = filled_cache();
+  auto scratch = cache.attention_scratch();
+  const auto serial = [](std::size_t count, auto&& unit) {
+    for (std::size_t u = 0; u < count; ++u) unit(u);
+  };
+  std::vector<float> out(kQueryHeads * kHeadDim, kSentinel);
+  std::vector<float> query = test_vector(1, out.size());
+  SECTION("an empty layer") {
+    Cache empty(test_options());
+    require_strong(empty, Errc::invalid_argument, "holds no tokens",
+                   [&] { empty.attend(0, query, out, scratch); });
+    require_strong(empty, Errc::invalid_argument, "holds no tokens",
+                   [&] { empty.attend_parallel(0, query, out, 2, serial); });
+  }
+  SECTION("a wrong output length") {
+    require_strong(cache, Errc::shape_mismatch, "attention output",
+                   [&] { cache.attend(0, query, std::span(out).first(8), scratch); });
+    require_strong(cache, Errc::shape_mismatch, "attention output",
+                   [&] { cache.attend_parallel(0, query, std::span(out).first(8), 2, serial); });
+  }
+  SECTION("a NaN query") {
+    query[3] = std::numeric_limits<float>::quiet_NaN();
+    require_strong(cache, Errc::non_finite_input, "query has NaN or Inf",
+                   [&] { cache.attend(0, query, out, scratch); });
+    require_strong(cache, Errc::non_finite_input, "query has NaN or Inf",
+                   [&] { cache.attend_parallel(0, query, out, 2, serial); });
+  }
+  SECTION("no memory for the scratch") {
+    const std::vector<Observed> before = observe(cache);
+    const std::size_t failures = for_each_allocation_failure(
+        [&] {
+          auto fresh = cache.attention_scratch();
+          cache.attend(0, query, out, fresh);
+        },
+        [&] {
+          require_unwritten(out, "attention output");
+          require_same(before, observe(cache));
+        });
+    CHECK(failures > 0);
+    return;  // the last call succeeded and wrote `out`
+  }
+  require_unwritten(out, "attention output");
+}
+
+TEST_CASE("E60 save reports a failing stream", "[errors][cache][E60]") {
+  const Cache cache = filled_cache();
+  std::ostringstream broken;
+  broken.setstate(std::ios::badbit);
+  require_strong(cache, Errc::io_error, "", [&] { cache.save(broken); });
+  require_strong(cache, Errc::io_error, "no-such-folder",
+                 [&] { cache.save(std::filesystem::path("/nonexistent/no-such-folder/cache.kvbc")); });
+}
+
+namespace {
+
+/// The bytes of `cache` saved as a cache file.
+std::string saved_bytes(const Cache& cache) {
+  std::ostringstream out(std::ios::binary);
+  cache.save(out);
+  return out.str();
+}
+
+/// Loads `bytes` into `cache`.
+void load_bytes(Cache& cache, const std::string& bytes) {
+  std::istringstream in(bytes, std::ios::binary);
+  cache.load(in);
+}
+
+}  // namespace
+
+TEST_CASE("E61 load rejects a truncated or corrupted cache file", "[errors][cache][E61]") {
+  Cache cache = filled_cache();
+  const std::string file = saved_bytes(filled_cache());
+  SECTION("truncated") {
+    require_strong(cache, Errc::corrupt_data, "",
+                   [&] { load_bytes(cache, file.substr(0, file.size() / 2)); });
+  }
+  SECTION("a flipped byte") {
+    std::string flipped = file;
+    flipped[flipped.size() / 3] = static_cast<char>(flipped[flipped.size() / 3] ^ 0x10);
+    require_strong(cache, Errc::corrupt_data, "", [&] { load_bytes(cache, flipped); });
+  }
+  SECTION("not a cache file") {
+    require_strong(cache, Errc::corrupt_data, "", [&] { load_bytes(cache, std::string(64, 'x')); });
+  }
+}
+
+TEST_CASE("E62 load rejects another format version", "[errors][cache][E62]") {
+  Cache cache = filled_cache();
+  std::string file = saved_bytes(cache);
+  file[8] = static_cast<char>(file[8] + 1);  // the version follows the 8-byte magic
+  require_strong(cache, Errc::unsupported, "version", [&] { load_bytes(cache, file); });
+}
+
+TEST_CASE("E63 load rejects a file saved from a cache with other options", "[errors][cache][E63]") {
+  CacheOptions other = test_options();
+  other.residual_window = 3;
+  Cache source(other);
+  fill(source, 0, 5);
+  Cache cache = filled_cache();
+  require_strong(cache, Errc::invalid_argument, "window", [&] { load_bytes(cache, saved_bytes(source)); });
+}
+
+TEST_CASE("E64 load reports a file it cannot open or a failing stream", "[errors][cache][E64]") {
+  Cache cache = filled_cache();
+  require_strong(cache, Errc::io_error, "no-such-file",
+                 [&] { cache.load(std::filesystem::path("/nonexistent/no-such-file.kvbc")); });
+  std::istringstream broken(saved_bytes(cache));
+  broken.setstate(std::ios::badbit);
+  require_strong(cache, Errc::io_error, "", [&] { cache.load(broken); });
+}
+
+TEST_CASE("E65 load that runs out of memory leaves the cache unchanged", "[errors][cache][E65]") {
+  Cache cache = filled_cache();
+  const std::string file = saved_bytes(filled_cache());
+  const std::vector<Observed> before = observe(cache);
+  const std::size_t failures = for_each_allocation_failure([&] { load_bytes(cache, file); },
+                                                           [&] { require_same(before, observe(cache)); });
+  CHECK(failures > 0);
+}
+
 namespace {
 
 /// T tokens of keys, values and queries for a prefill.
