@@ -10,7 +10,7 @@ packages=(cmake g++ ninja-build python3 libeigen3-dev libxsimd-dev catch2 libben
 # qemu-user (tests/cross/run_aarch64.sh); the cross g++ brings libc6-dev-arm64-cross.
 # doxygen builds the API reference (scripts/docs.sh).
 if [[ "${1:-}" == "--ci" ]]; then
-  packages+=(clang libclang-rt-14-dev clang-format g++-aarch64-linux-gnu qemu-user doxygen)
+  packages+=(clang libclang-rt-14-dev clang-format clang-tidy g++-aarch64-linux-gnu qemu-user doxygen)
 fi
 
 missing=()

@@ -82,6 +82,7 @@ TEST_CASE("ThreadPool takes loops from several threads in turn", "[threads]") {
   ThreadPool pool(2);
   std::atomic<int> total{0};
   std::vector<std::thread> callers;
+  callers.reserve(3);
   for (int c = 0; c < 3; ++c) {
     callers.emplace_back([&] {
       for (int loop = 0; loop < 50; ++loop) pool.run(5, [&](std::size_t) { total.fetch_add(1); });
@@ -163,6 +164,7 @@ TEST_CASE("threads attend one cache at once with scratch of their own", "[thread
   }
   std::vector<std::vector<float>> got(queries, std::vector<float>(heads * d));
   std::vector<std::thread> threads;
+  threads.reserve(3);
   for (std::size_t worker = 0; worker < 3; ++worker) {
     threads.emplace_back([&, worker] {
       auto scratch = cache.attention_scratch();

@@ -150,8 +150,9 @@ inline CacheFileHeader decode_header(ByteReader& in) {
   header.sinks = in.u64("sinks");
   header.window = in.u64("window");
   const std::uint32_t ages = in.u32("decision age count");
-  if (ages > in.remaining() / 8)
+  if (ages > in.remaining() / 8) {
     in.fail("decision age count " + std::to_string(ages) + " cannot fit in HEAD");
+  }
   for (std::uint32_t i = 0; i < ages; ++i) header.ages.push_back(in.u64("decision age"));
   const std::uint32_t statistics = in.u32("statistics flag");
   if (statistics > 1) in.fail("statistics flag " + std::to_string(statistics) + " is not 0 or 1");
@@ -194,8 +195,9 @@ inline void require_same_header(const CacheFileHeader& file, const CacheFileHead
     }
   }
   if (file.sinks != cache.sinks) differ("sinks", std::to_string(file.sinks), std::to_string(cache.sinks));
-  if (file.window != cache.window)
+  if (file.window != cache.window) {
     differ("window", std::to_string(file.window), std::to_string(cache.window));
+  }
   if (file.ages != cache.ages) differ("decision ages", list_text(file.ages), list_text(cache.ages));
   if (file.statistics != cache.statistics) {
     const auto kept = [](bool on) { return std::string(on ? "kept" : "not kept"); };
@@ -347,8 +349,9 @@ LayerRecord read_layer(SectionReader& reader, std::string_view source, const Cac
   std::vector<float> scales(options.kv_heads * options.head_dim);
   for (float& scale : scales) {
     scale = in.f32("key scale");
-    if (!(std::isfinite(scale) && scale > 0.0f))
+    if (!(std::isfinite(scale) && scale > 0.0f)) {
       in.fail(where + " has a key scale that is not finite and > 0");
+    }
   }
   basis.restore_scales(index, scales);
   for (std::size_t i = 0; i < layer.notes.ring_size(); ++i) {

@@ -224,8 +224,9 @@ class FusedAttention {
       for (std::size_t h = 0; h < group; ++h) {
         const std::size_t head = g * group + h;
         float best = -std::numeric_limits<float>::infinity();
-        for (std::size_t part = 0; part < split; ++part)
+        for (std::size_t part = 0; part < split; ++part) {
           best = std::max(best, lanes_[g * split + part].max[h]);
+        }
         float sum = 0.0f;
         float* accumulator = accumulator_.data() + head * d;
         for (std::size_t part = 0; part < split; ++part) {

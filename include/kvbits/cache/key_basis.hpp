@@ -38,8 +38,9 @@ class KeyBasis {
     std::memcpy(out, k, kv_heads_ * d * sizeof(float));
     for (std::size_t g = 0; g < kv_heads_; ++g) {
       if (key_ == KeyTransform::hadamard) hadamard_in_place(out + g * d, d);
-      if (key_ == KeyTransform::channel_scale)
+      if (key_ == KeyTransform::channel_scale) {
         unscale_channels(out + g * d, scales_[layer].data() + g * d, d);
+      }
     }
   }
 
@@ -54,8 +55,9 @@ class KeyBasis {
   /// One query head reading kv head g, in place: into the keys' stored basis.
   void query_to_stored(std::size_t layer, std::size_t g, float* query) const noexcept {
     if (key_ == KeyTransform::hadamard) hadamard_in_place(query, head_dim_);
-    if (key_ == KeyTransform::channel_scale)
+    if (key_ == KeyTransform::channel_scale) {
       scale_channels(query, scales_[layer].data() + g * head_dim_, head_dim_);
+    }
   }
 
   /// One attention output head, in place: from the values' stored basis to the caller's.

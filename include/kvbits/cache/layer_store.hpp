@@ -62,8 +62,9 @@ class LayerStore {
     keep_statistics_ = keep_statistics;
     if (residual_slots > 0) reserve(kResidualStream, 1);  // the whole float area, once
     index_.reserve(options.capacity);
-    for (std::size_t s = 0; s < kStreamCount; ++s)
+    for (std::size_t s = 0; s < kStreamCount; ++s) {
       row_bytes_[s] = streams_[s].key_row() + streams_[s].value_row();
+    }
     kv_heads_ = options.kv_heads;
   }
 

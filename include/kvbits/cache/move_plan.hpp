@@ -65,8 +65,9 @@ class MovePlan {
   /// Makes room in every target stream for the pushes of this plan. @throws std::bad_alloc.
   void reserve(LayerStore& store, bool with_insert) const {
     // The float area holds sinks + window exactly: a token leaving it frees the slot the new one takes.
-    if (with_insert && insert_stream_ != kResidualStream)
+    if (with_insert && insert_stream_ != kResidualStream) {
       store.reserve(insert_stream_, pushes_into(insert_stream_, true));
+    }
     for (const Move& move : moves_) store.reserve(move.target, pushes_into(move.target, with_insert));
   }
 
@@ -122,8 +123,9 @@ class MovePlan {
       std::size_t highest = moves_.size();
       for (std::size_t i = 0; i < moves_.size(); ++i) {
         if (open_[i] &&
-            (highest == moves_.size() || departures_[i].from.slot > departures_[highest].from.slot))
+            (highest == moves_.size() || departures_[i].from.slot > departures_[highest].from.slot)) {
           highest = i;
+        }
       }
       if (highest == moves_.size()) return;
       open_[highest] = false;

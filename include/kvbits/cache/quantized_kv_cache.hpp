@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -126,9 +127,9 @@ class QuantizedKVCache {
   }
 
   /// Moves the cache; the moved-from one may only be assigned to or destroyed.
-  QuantizedKVCache(QuantizedKVCache&&) = default;
+  QuantizedKVCache(QuantizedKVCache&&) noexcept(std::is_nothrow_move_constructible_v<P>) = default;
   /// Moves the cache; the moved-from one may only be assigned to or destroyed.
-  QuantizedKVCache& operator=(QuantizedKVCache&&) = default;
+  QuantizedKVCache& operator=(QuantizedKVCache&&) noexcept(std::is_nothrow_move_assignable_v<P>) = default;
   ~QuantizedKVCache() = default;
 
   /// @return the options the cache was built with.

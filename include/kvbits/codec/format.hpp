@@ -107,8 +107,9 @@ constexpr bool format_fits(const QuantFormat& format, std::size_t n) noexcept {
  */
 inline void validate(const QuantFormat& format, std::size_t n) {
   // Runs once per encoded token, so messages are built only when a rule is broken.
-  if (!detail::format_fits(format, n)) [[unlikely]]
-    detail::explain_invalid_format(format, n);
+  if (!detail::format_fits(format, n)) {
+    [[unlikely]] detail::explain_invalid_format(format, n);
+  }
 }
 
 /**

@@ -506,8 +506,9 @@ inline void collect_symmetric(const float* xs, std::size_t group, float lo, floa
   const float per_extreme = 1.0f / extreme;
   float inverse[kFitCandidates];
   inverse[0] = min_max.inverse_scale;
-  for (std::size_t k = 1; k < kFitCandidates; ++k)
+  for (std::size_t k = 1; k < kFitCandidates; ++k) {
     inverse[k] = symmetric_candidate_inverse(k, per_extreme, bits);
+  }
   shift_group<true>(xs, group, 0.0f, y, search);
   const float start[kFitCandidates] = {};
   if (sign_picks_grid(bits)) {

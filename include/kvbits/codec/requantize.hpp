@@ -76,8 +76,9 @@ inline void unpack_group(const std::uint8_t* KVBITS_RESTRICT packed, std::size_t
       for (std::size_t b = 0; b < static_cast<std::size_t>(Bits); ++b) {
         word |= static_cast<std::uint64_t>(packed[unit * Bits + b]) << (8 * b);
       }
-      for (std::size_t i = 0; i < 8; ++i)
+      for (std::size_t i = 0; i < 8; ++i) {
         codes[unit * 8 + i] = static_cast<std::uint8_t>((word >> (i * Bits)) & kMask);
+      }
     }
   }
 }
@@ -89,15 +90,17 @@ inline void pack_group(const std::uint8_t* KVBITS_RESTRICT codes, std::size_t gr
     const std::size_t stride = detail::planar_stride<Bits>(group);
     for (std::size_t j = 0; j < stride; ++j) {
       unsigned byte = 0;
-      for (std::size_t field = 0; field < 8 / Bits; ++field)
+      for (std::size_t field = 0; field < 8 / Bits; ++field) {
         byte |= unsigned{codes[field * stride + j]} << (field * Bits);
+      }
       packed[j] = static_cast<std::uint8_t>(byte);
     }
   } else {
     for (std::size_t unit = 0; unit < group / 8; ++unit) {
       std::uint64_t word = 0;
-      for (std::size_t i = 0; i < 8; ++i)
+      for (std::size_t i = 0; i < 8; ++i) {
         word |= static_cast<std::uint64_t>(codes[unit * 8 + i]) << (i * Bits);
+      }
       for (std::size_t b = 0; b < static_cast<std::size_t>(Bits); ++b) {
         packed[unit * Bits + b] = static_cast<std::uint8_t>(word >> (8 * b));
       }
@@ -205,8 +208,9 @@ inline void requantize(const QuantFormat& from, const QuantFormat& to, std::size
                        std::span<const std::uint8_t> in, std::span<std::uint8_t> out) {
   validate(from, elements);
   validate(to, elements);
-  if (!has_integer_requantize(from, to)) [[unlikely]]
-    detail::explain_no_integer_requantize(from, to);
+  if (!has_integer_requantize(from, to)) {
+    [[unlikely]] detail::explain_no_integer_requantize(from, to);
+  }
   detail::require_length(in.size(), packed_size(from, elements), "packed input (bytes)");
   detail::require_length(out.size(), packed_size(to, elements), "packed output (bytes)");
   detail::requantize_unchecked(from, to, elements, in.data(), out.data());

@@ -353,8 +353,9 @@ KVBITS_ALWAYS_INLINE void load_affines(const std::uint8_t* rows, std::size_t str
     } else {
       // -scale * detail::symmetric_zero, lane by lane.
       F zero(static_cast<float>(kvbits::detail::symmetric_offset(Bits)));
-      if constexpr (kvbits::detail::sign_picks_grid(Bits))
+      if constexpr (kvbits::detail::sign_picks_grid(Bits)) {
         zero = xsimd::select(scale < F(0.0f), zero - F(0.5f), zero);
+      }
       offset = -scale * zero;
     }
     return;
@@ -377,14 +378,15 @@ KVBITS_ALWAYS_INLINE typename Lanes<A>::I row_offsets(std::size_t stride) noexce
   using I = typename Lanes<A>::I;
   constexpr std::size_t width = Lanes<A>::kWidth;
   alignas(64) std::int32_t offsets[width];
-  for (std::size_t k = 0; k < width; ++k)
+  for (std::size_t k = 0; k < width; ++k) {
     offsets[k] = static_cast<std::int32_t>(k * (stride < kMaxGatherStride ? stride : 0));
+  }
   return I::load_aligned(offsets);
 }
 
 /// Mask of one Bits-wide code field.
 template <int Bits>
-inline constexpr int max_field = (1 << Bits) - 1;
+inline constexpr int kMaxField = (1 << Bits) - 1;
 
 /**
  * for_each_code_fixed with the codes as float batches. On AVX-512 the 2- and
@@ -402,10 +404,10 @@ KVBITS_ALWAYS_INLINE void for_each_value_fixed(const std::uint8_t* codes, Fn&& f
     constexpr std::size_t stride = G * Bits / 8;
     constexpr std::size_t fields = 8 / Bits;
     const __m512 table =
-        _mm512_setr_ps(0, 1 & max_field<Bits>, 2 & max_field<Bits>, 3 & max_field<Bits>, 4 & max_field<Bits>,
-                       5 & max_field<Bits>, 6 & max_field<Bits>, 7 & max_field<Bits>, 8 & max_field<Bits>,
-                       9 & max_field<Bits>, 10 & max_field<Bits>, 11 & max_field<Bits>, 12 & max_field<Bits>,
-                       13 & max_field<Bits>, 14 & max_field<Bits>, 15 & max_field<Bits>);
+        _mm512_setr_ps(0, 1 & kMaxField<Bits>, 2 & kMaxField<Bits>, 3 & kMaxField<Bits>, 4 & kMaxField<Bits>,
+                       5 & kMaxField<Bits>, 6 & kMaxField<Bits>, 7 & kMaxField<Bits>, 8 & kMaxField<Bits>,
+                       9 & kMaxField<Bits>, 10 & kMaxField<Bits>, 11 & kMaxField<Bits>, 12 & kMaxField<Bits>,
+                       13 & kMaxField<Bits>, 14 & kMaxField<Bits>, 15 & kMaxField<Bits>);
     unrolled(
         [&](auto chunk) {
           const I bytes = L::load_bytes(codes + decltype(chunk)::value * 16);
@@ -741,8 +743,9 @@ struct QueryLimbs {
 template <std::size_t N>
 KVBITS_ALWAYS_INLINE bool make_query_limbs(const float* KVBITS_RESTRICT q, QueryLimbs<N>& out) noexcept {
   __m512 largest = _mm512_setzero_ps();
-  for (std::size_t i = 0; i < N; i += 16)
+  for (std::size_t i = 0; i < N; i += 16) {
     largest = _mm512_max_ps(largest, _mm512_abs_ps(_mm512_loadu_ps(q + i)));
+  }
   const float top = _mm512_reduce_max_ps(largest);
   // Below 2^-100 the inverse step 2^(22 - e) would not be a finite float; the float kernel takes it.
   if (!(top >= 0x1p-100f)) return false;
@@ -782,7 +785,7 @@ template <int Bits, std::size_t N>
 KVBITS_ALWAYS_INLINE void load_code_bytes(const std::uint8_t* codes, __m512i (&out)[N / 64]) noexcept {
   constexpr std::size_t bytes = N * Bits / 8;
   constexpr std::size_t fields = 8 / Bits;
-  const __m512i mask = _mm512_set1_epi8(static_cast<char>(max_field<Bits>));
+  const __m512i mask = _mm512_set1_epi8(static_cast<char>(kMaxField<Bits>));
   if constexpr (bytes >= 64) {
     constexpr std::size_t loads = bytes / 64;
     unrolled(
@@ -815,8 +818,9 @@ KVBITS_ALWAYS_INLINE void load_code_bytes(const std::uint8_t* codes, __m512i (&o
     }
     for (std::size_t z = 0; z < N / 64; ++z) {
       alignas(64) std::int16_t shifts[32];  // [32 words] the field shift of each word's copy
-      for (std::size_t w = 0; w < 32; ++w)
+      for (std::size_t w = 0; w < 32; ++w) {
         shifts[w] = static_cast<std::int16_t>((z * copies + w * 2 / bytes) * Bits);
+      }
       out[z] = _mm512_and_si512(_mm512_srlv_epi16(v, _mm512_load_si512(shifts)), mask);
     }
   }
@@ -831,8 +835,9 @@ KVBITS_ALWAYS_INLINE __m512 row_dot_integer(const QueryLimbs<N>& query, const st
   __m512i sums[kQueryLimbs];  // [limb] int32 lanes
   for (std::size_t l = 0; l < kQueryLimbs; ++l) {
     sums[l] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), code[0], query.limb[l][0]);
-    for (std::size_t z = 1; z < N / 64; ++z)
+    for (std::size_t z = 1; z < N / 64; ++z) {
       sums[l] = _mm512_dpbusd_epi32(sums[l], code[z], query.limb[l][z]);
+    }
   }
   // Per lane, limb 0 and 1 sums are below 2 * 4 * 128 * 255 < 2^18 and the top
   // limb's below 2 * 4 * 65 * 255 < 2^17: (top << 8) + middle is exact in int32.
@@ -937,8 +942,9 @@ inline void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t 
   using F = typename L::F;
   constexpr std::size_t width = L::kWidth;
   if (with_float_length<A, Bits>(
-          n, [&](auto length) { dot_rows_float<A, Bits, length.value>(q, rows, stride, count, scores); }))
+          n, [&](auto length) { dot_rows_float<A, Bits, length.value>(q, rows, stride, count, scores); })) {
     return;
+  }
   if constexpr (Bits == 32) {
     for (std::size_t r = 0; r < count; ++r) {
       const float* row = reinterpret_cast<const float*>(rows + r * stride);
@@ -1008,8 +1014,9 @@ inline void axpy_rows(const float* KVBITS_RESTRICT weights, std::size_t n, std::
   using F = typename L::F;
   constexpr std::size_t width = L::kWidth;
   if (with_float_length<A, Bits>(
-          n, [&](auto length) { axpy_rows_float<A, Bits, length.value>(weights, rows, stride, count, y); }))
+          n, [&](auto length) { axpy_rows_float<A, Bits, length.value>(weights, rows, stride, count, y); })) {
     return;
+  }
   if constexpr (Bits == 32 || Bits == 16) {
     for (std::size_t r = 0; r < count; ++r) {
       const std::uint8_t* row = rows + r * stride;

@@ -113,7 +113,7 @@ KVBITS_ALWAYS_INLINE std::uint64_t load_little_endian(const std::uint8_t* p) noe
  */
 template <int Bits, std::size_t Codes>
 struct StreamTables {
-  static constexpr std::array<std::int8_t, 4 * Codes> shuffle = [] {
+  static constexpr std::array<std::int8_t, 4 * Codes> kShuffle = [] {
     std::array<std::int8_t, 4 * Codes> table{};
     for (std::size_t e = 0; e < Codes; ++e) {
       const std::size_t byte = e * Bits / 8;
@@ -124,13 +124,13 @@ struct StreamTables {
     }
     return table;
   }();
-  static constexpr std::array<std::int32_t, Codes> shift = [] {
+  static constexpr std::array<std::int32_t, Codes> kShift = [] {
     std::array<std::int32_t, Codes> table{};
     for (std::size_t e = 0; e < Codes; ++e) table[e] = static_cast<std::int32_t>(e * Bits % 8);
     return table;
   }();
   // SSE has no per-lane variable shift: x >> s == (x * 2^(8-s)) >> 8 for 16-bit x.
-  static constexpr std::array<std::int32_t, Codes> multiplier = [] {
+  static constexpr std::array<std::int32_t, Codes> kMultiplier = [] {
     std::array<std::int32_t, Codes> table{};
     for (std::size_t e = 0; e < Codes; ++e) table[e] = std::int32_t{1} << (8 - e * Bits % 8);
     return table;
@@ -189,9 +189,10 @@ struct Lanes<A, 4> {
     const uint8x16_t raw = vcombine_u8(vcreate_u8(load_little_endian<Bits>(p)), vdup_n_u8(0));
     const uint32x4_t mask = vdupq_n_u32((1u << Bits) - 1u);
     for (std::size_t half = 0; half < 2; ++half) {
-      const uint8x16_t index = vld1q_u8(reinterpret_cast<const std::uint8_t*>(T::shuffle.data() + 16 * half));
+      const uint8x16_t index =
+          vld1q_u8(reinterpret_cast<const std::uint8_t*>(T::kShuffle.data() + 16 * half));
       const uint32x4_t window = vreinterpretq_u32_u8(vqtbl1q_u8(raw, index));
-      const int32x4_t shift = vnegq_s32(vld1q_s32(T::shift.data() + 4 * half));
+      const int32x4_t shift = vnegq_s32(vld1q_s32(T::kShift.data() + 4 * half));
       out[half] = I(vreinterpretq_s32_u32(vandq_u32(vshlq_u32(window, shift), mask)));
     }
   }
@@ -251,9 +252,9 @@ struct Lanes<A, 4> {
     const __m128i mask = _mm_set1_epi32((1 << Bits) - 1);
     for (std::size_t half = 0; half < 2; ++half) {
       const __m128i window = _mm_shuffle_epi8(
-          raw, _mm_loadu_si128(reinterpret_cast<const __m128i*>(T::shuffle.data() + 16 * half)));
+          raw, _mm_loadu_si128(reinterpret_cast<const __m128i*>(T::kShuffle.data() + 16 * half)));
       const __m128i scaled = _mm_mullo_epi32(
-          window, _mm_loadu_si128(reinterpret_cast<const __m128i*>(T::multiplier.data() + 4 * half)));
+          window, _mm_loadu_si128(reinterpret_cast<const __m128i*>(T::kMultiplier.data() + 4 * half)));
       out[half] = I(_mm_and_si128(_mm_srli_epi32(scaled, 8), mask));
     }
   }
@@ -295,9 +296,9 @@ struct Lanes<A, 8> {
     using T = StreamTables<Bits, 8>;
     const __m256i raw = _mm256_broadcastsi128_si256(load_partial<Bits>(p));
     const __m256i window =
-        _mm256_shuffle_epi8(raw, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(T::shuffle.data())));
+        _mm256_shuffle_epi8(raw, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(T::kShuffle.data())));
     const __m256i shifted =
-        _mm256_srlv_epi32(window, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(T::shift.data())));
+        _mm256_srlv_epi32(window, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(T::kShift.data())));
     out[0] = I(_mm256_and_si256(shifted, _mm256_set1_epi32((1 << Bits) - 1)));
   }
   static KVBITS_ALWAYS_INLINE F reduce_rows(const F (&rows)[kWidth]) noexcept { return xsimd::haddp(rows); }
@@ -335,8 +336,8 @@ struct Lanes<A, 16> {
     // Every 128-bit lane sees all 2 * Bits bytes, so the table can use absolute
     // byte indices. (The maskz form avoids GCC's undefined-source warning.)
     const __m512i raw = _mm512_maskz_broadcast_i32x4(0xFFFF, load_partial<2 * Bits>(p));
-    const __m512i window = _mm512_shuffle_epi8(raw, _mm512_loadu_si512(T::shuffle.data()));
-    const __m512i shifted = _mm512_srlv_epi32(window, _mm512_loadu_si512(T::shift.data()));
+    const __m512i window = _mm512_shuffle_epi8(raw, _mm512_loadu_si512(T::kShuffle.data()));
+    const __m512i shifted = _mm512_srlv_epi32(window, _mm512_loadu_si512(T::kShift.data()));
     out[0] = I(_mm512_and_si512(shifted, _mm512_set1_epi32((1 << Bits) - 1)));
   }
   /// Lane k of the result is the minimum (Max = false) or maximum of batch k.

@@ -71,8 +71,9 @@ void check_loss_options(const LossOptions<Net::kWidths>& loss) {
             "loss weights (cross-entropy, lambda, mu) must be finite and >= 0");
   }
   for (const auto& head : loss.cost) {
-    for (const double c : head)
+    for (const double c : head) {
       require(std::isfinite(c), Errc::invalid_argument, "width costs must be finite");
+    }
   }
 }
 

@@ -75,8 +75,9 @@ struct TrainingSet {
     for (std::size_t h = 0; h < kHeads; ++h) {
       heads[h].target.push_back(other.heads[h].target[i]);
       const std::vector<float>& damage = other.heads[h].damage;
-      if (!damage.empty())
+      if (!damage.empty()) {
         heads[h].damage.insert(heads[h].damage.end(), at(damage, kWidths), at(damage, kWidths) + kWidths);
+      }
     }
     if (!other.groups.empty()) groups.push_back(other.groups[i]);
   }

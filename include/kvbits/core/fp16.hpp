@@ -83,7 +83,9 @@ inline float half_to_float(std::uint16_t h) noexcept {
 /// float -> binary16 bits, round-to-nearest-even; overflow gives Inf as IEEE requires.
 inline std::uint16_t float_to_half(float value) noexcept {
 #if defined(__F16C__)
-  return static_cast<std::uint16_t>(_cvtss_sh(value, _MM_FROUND_TO_NEAREST_INT));
+  // _cvtss_sh is a macro over a compound literal in clang's headers; the intrinsic it wraps is not.
+  return static_cast<std::uint16_t>(
+      _mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(value), _MM_FROUND_TO_NEAREST_INT), 0));
 #else
   return detail::float_to_half_portable(value);
 #endif

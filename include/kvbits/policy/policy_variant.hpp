@@ -26,10 +26,13 @@ namespace kvbits {
 template <Policy... Ps>
 class PolicyVariant {
  public:
-  /// @param policy the policy to hold (any of Ps).
+  /// @param policy the policy to hold (any of Ps); implicit, as a variant's converting constructor.
   template <class P>
+  // The constraint admits only what the variant takes, never a PolicyVariant: copies and moves
+  // still reach the copy and move constructors.
+  // NOLINTNEXTLINE(google-explicit-constructor, bugprone-forwarding-reference-overload)
   requires(std::is_constructible_v<std::variant<Ps...>, P&&>) PolicyVariant(P&& policy)
-      : held_(std::forward<P>(policy)) {}  // NOLINT(google-explicit-constructor)
+      : held_(std::forward<P>(policy)) {}
 
   /// @return the held policy's decision for `context`.
   [[nodiscard]] BitDecision decide(const DecisionContext& context) {

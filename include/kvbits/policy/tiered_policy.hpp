@@ -252,8 +252,9 @@ inline TieredPolicy parse_tiers(std::string_view text) {
                  "w= must be removed first; see is_tier_item)");
     }
   }
-  if (!oldest)
+  if (!oldest) {
     throw Error(Errc::invalid_argument, "tiers '" + std::string(text) + "': missing the oldest tier '*=K/V'");
+  }
   return TieredPolicy(std::move(tiers), *oldest, refinement);
 }
 
