@@ -28,6 +28,7 @@
 #include "learn/document_split.hpp"
 #include "learn/tool_controller.hpp"
 #include "learn/training_data.hpp"
+#include "learn/width_cost.hpp"
 #include "learn/width_quantizer.hpp"
 #include "model/gguf_model.hpp"
 #include "model/policy_spec.hpp"
@@ -311,6 +312,32 @@ TEST_CASE("Training labels: the cheapest width within tau, damage in units of ta
   CHECK(learn::width_costs(data)[0][0] == Approx(6.0 / 16.0));
   rule.tau = 0.0;
   require_error([&] { (void)learn::make_training_set(data, rule); }, Errc::invalid_argument, "tau");
+}
+
+TEST_CASE("cost(b) mixes storage bits and the measured attention time of the dataset's model",
+          "[learn][cost]") {
+  learn::DamageDataset data = small_dataset();
+  const auto storage = learn::width_costs(data);
+  const auto time = learn::width_costs(data, 1.0);
+  const auto half = learn::width_costs(data, 0.5);
+  const learn::AttentionTime& measured = learn::attention_time(data);
+  for (std::size_t b = 0; b < learn::kControllerWidths; ++b) {
+    INFO("width " << learn::ControllerWidths::kValues[b]);
+    for (const std::size_t head : {kvbits::kKeyHead, kvbits::kValueHead}) {
+      CHECK(storage[head][b] == data.bits_per_element[b] / 16.0);
+      CHECK(half[head][b] == Approx(0.5 * storage[head][b] + 0.5 * time[head][b]));
+    }
+    CHECK(time[kvbits::kKeyHead][b] == measured.key[b]);
+    CHECK(time[kvbits::kValueHead][b] == measured.value[b]);
+  }
+  // Every cost is 1 at 16 bits, so the time share only reprices the narrower widths.
+  CHECK(half[kvbits::kKeyHead].back() == Approx(1.0));
+  require_error([&] { (void)learn::width_costs(data, 1.5); }, Errc::invalid_argument, "time share");
+  require_error([&] { (void)learn::width_costs(data, -0.1); }, Errc::invalid_argument, "time share");
+  data.cache = "g=32";
+  CHECK(learn::width_costs(data)[0][0] == Approx(6.0 / 16.0));
+  require_error([&] { (void)learn::width_costs(data, 0.1); }, Errc::invalid_argument,
+                "no attention time is known for stories260K.gguf with cache 'g=32'");
 }
 
 TEST_CASE("An ablation's weight file ignores its dropped inputs and never chooses a masked width",

@@ -188,18 +188,4 @@ inline TrainingSet<ControllerNet> make_training_set(const DamageDataset& data, c
   return set;
 }
 
-/**
- * The loss's price of each width: cost(b) = storage bits per element of width b (group metadata
- * included, as the dataset recorded for the cache options it was labelled with) / 16, for keys
- * and values alike. A memory model: it stands in for the attention-time cost until one is
- * fitted to the attention benchmark.
- */
-inline std::array<std::array<double, kControllerWidths>, kHeads> width_costs(const DamageDataset& data) {
-  kvbits::detail::require(data.bits_per_element.size() == kControllerWidths, Errc::invalid_argument,
-                          "dataset: one bits/element value per width expected");
-  std::array<double, kControllerWidths> cost{};
-  for (std::size_t b = 0; b < kControllerWidths; ++b) cost[b] = data.bits_per_element[b] / 16.0;
-  return {cost, cost};
-}
-
 }  // namespace kvbits::learn

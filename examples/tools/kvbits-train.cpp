@@ -23,6 +23,7 @@
 #include "learn/damage_dataset.hpp"
 #include "learn/tool_controller.hpp"
 #include "learn/training_data.hpp"
+#include "learn/width_cost.hpp"
 
 namespace {
 
@@ -37,9 +38,11 @@ written by kvbits-label, and writes its weight file (use it as --policy learned:
 Labels: a head's target width is the cheapest whose measured damage is <= tau; the damage enters
 the loss in units of tau, capped at --cap. Loss per sample, summed over the key and value heads:
   ce * CE(target) + lambda * sum_b p(b) cost(b) + mu * sum_b p(b) min(damage(b) / tau, cap)
-with cost(b) = storage bits/element of width b at the dataset's cache options / 16. Whole
-documents (a --holdout share, seeded) are held back for early stopping; Adam on mini-batches,
-deterministic for a given seed and build. Raise lambda for cheaper controllers.
+with cost(b) = (1 - s) * storage bits/element of width b at the dataset's cache options / 16
+             + s * attention time of width b relative to 16 bits (examples/learn/width_cost.hpp)
+and s = --time-share (default 0: storage alone). Whole documents (a --holdout share, seeded) are
+held back for early stopping; Adam on mini-batches, deterministic for a given seed and build.
+Raise lambda for cheaper controllers.
 
 options:
   --data PATH         the dataset (required)
@@ -49,6 +52,8 @@ options:
   --mu M              weight of the expected damage (default 1)
   --ce W              weight of the cross-entropy to the targets (default 1)
   --cap C             cap of the damage in units of tau (default 100)
+  --time-share S      weight of the attention time in cost(b), in [0, 1] (default 0); the
+                      dataset's model and cache options need a measured time (width_cost.hpp)
   --epochs N          most epochs (default 200)
   --patience N        stop after N epochs without a lower held-back loss (default 20)
   --batch N           samples per Adam step (default 64)
@@ -76,6 +81,7 @@ struct Options {
   double lambda = 1.0;
   double mu = 1.0;
   double ce = 1.0;
+  double time_share = 0.0;
   std::size_t epochs = 200;
   std::size_t patience = 20;
   std::size_t batch = 64;
@@ -97,6 +103,7 @@ Options parse_options(int argc, char** argv) {
       {"--mu", [](Options& o, ArgCursor& a) { o.mu = a.number(); }},
       {"--ce", [](Options& o, ArgCursor& a) { o.ce = a.number(); }},
       {"--cap", [](Options& o, ArgCursor& a) { o.rule.damage_cap = a.number(); }},
+      {"--time-share", [](Options& o, ArgCursor& a) { o.time_share = a.number(); }},
       {"--epochs", [](Options& o, ArgCursor& a) { o.epochs = static_cast<std::size_t>(a.count()); }},
       {"--patience", [](Options& o, ArgCursor& a) { o.patience = static_cast<std::size_t>(a.count()); }},
       {"--batch", [](Options& o, ArgCursor& a) { o.batch = static_cast<std::size_t>(a.count()); }},
@@ -172,9 +179,17 @@ int run(const Options& options) {
       "documents)\n",
       options.data->c_str(), data.model.c_str(), data.cache.c_str(), data.horizon, all.size(),
       training.size(), held.size(), held_documents.size());
-  std::printf("tau %g, cap %g, lambda %g, mu %g, ce %g, seed %llu\n", options.rule.tau,
-              options.rule.damage_cap, options.lambda, options.mu, options.ce,
+  std::printf("tau %g, cap %g, lambda %g, mu %g, ce %g, time share %g, seed %llu\n", options.rule.tau,
+              options.rule.damage_cap, options.lambda, options.mu, options.ce, options.time_share,
               static_cast<unsigned long long>(options.seed));
+  const auto cost = learn::width_costs(data, options.time_share);
+  for (const std::size_t head : {kvbits::kKeyHead, kvbits::kValueHead}) {
+    std::printf("cost(b), %s:", head == kvbits::kKeyHead ? "keys" : "values");
+    for (std::size_t b = 0; b < learn::kControllerWidths; ++b) {
+      std::printf(" %d: %.3f", learn::ControllerWidths::kValues[b], cost[head][b]);
+    }
+    std::printf("\n");
+  }
   std::string ablation;
   for (std::size_t f = 0; f < learn::kControllerInputs; ++f) {
     if (!options.dropped[f]) continue;
@@ -197,7 +212,7 @@ int run(const Options& options) {
   train.loss.cross_entropy_weight = options.ce;
   train.loss.lambda = options.lambda;
   train.loss.mu = options.mu;
-  train.loss.cost = learn::width_costs(data);
+  train.loss.cost = cost;
   train.adam.learning_rate = options.learning_rate;
   train.batch_size = options.batch;
   train.max_epochs = options.epochs;
