@@ -34,8 +34,8 @@ inline QuantFormat side_format(const KVCodecOptions& codec, int bits) noexcept {
  * (stream, slot), optional per-slot attention statistics that travel with
  * their token, and a running count of the bytes the stored K/V occupy.
  *
- * Mutations come in two halves: reserve() may allocate and throw; push(),
- * leave(), arrive(), close() and trim() cannot fail, so a caller can plan a batch of changes,
+ * Mutations come in two halves: reserve() may allocate and throw; leave(),
+ * arrive(), close() and trim() cannot fail, so a caller can plan a batch of changes,
  * reserve for all of them, then commit.
  */
 class LayerStore {
@@ -153,14 +153,6 @@ class LayerStore {
     entry.first_query = queries_;
     entry.first_sample = samples_;
     return entry;
-  }
-
-  /**
-   * Appends the next token to stream `s` (room reserved).
-   * @param keys [kv_heads][key row of s]; @param values [kv_heads][value row of s].
-   */
-  void push(std::size_t s, const std::uint8_t* keys, const std::uint8_t* values) noexcept {
-    arrive(size(), s, kNewSlot, keys, values, new_token_statistics());
   }
 
   /**
