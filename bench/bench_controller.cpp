@@ -131,6 +131,10 @@ std::map<std::string, std::array<double, 2>>& static_step_ns() {
 
 enum class StepPart { append, attention };
 
+// Which write-time features a learned row computes: none (static rows), the tools' (a softmax,
+// then entropy and confidence over the probabilities) or LogitFeatures' (from the logits).
+enum class WriteFeatures { none, softmax, logits };
+
 // Static 6/3 that also asks the cache for attention statistics (as the learned policy does): its
 // attention row less the static one is what the statistics cost at this shape.
 struct StatisticsStatic {
@@ -141,12 +145,15 @@ struct StatisticsStatic {
 /**
  * One decode step of a `shape` cache: the appends of one token in every layer, plus, for the
  * learned policy, the token's write-time features computed from random logits and handed to the
- * cache (model::TokenFeatureFeeder, as the tools do); or the attention of every layer. In ns
+ * cache (model::TokenFeatureFeeder as the tools do, or model::LogitTokenFeatureFeeder); or the
+ * attention of every layer. In ns
  * per step (thread CPU time), and for the other rows the difference to the StaticPolicy rows. The
  * append rows read the clock only around the refills (every 256 steps), whose time is taken out.
  */
 template <class Policy>
-void bench_step(benchmark::State& state, const Shape& shape, StepPart part, Policy policy, bool learned) {
+void bench_step(benchmark::State& state, const Shape& shape, StepPart part, Policy policy,
+                WriteFeatures write_features) {
+  const bool learned = write_features != WriteFeatures::none;
   kvbits::CacheOptions options;
   options.layers = shape.layers;
   options.kv_heads = shape.kv_heads;
@@ -156,7 +163,8 @@ void bench_step(benchmark::State& state, const Shape& shape, StepPart part, Poli
   // keeps a one-token float window, as `learned:` does in the tools.
   options.residual_window = learned ? 1 : 0;
   kvbits::QuantizedKVCache<Policy, kvbits::DefaultBackend> cache(options, std::move(policy));
-  kvbits::model::TokenFeatureFeeder feeder(shape.vocab);
+  kvbits::model::TokenFeatureFeeder softmax_feeder(shape.vocab);
+  kvbits::model::LogitTokenFeatureFeeder logit_feeder(shape.vocab);
   const std::size_t row_size = shape.kv_heads * shape.head_dim;
   std::mt19937 rng(1);
   const std::vector<float> rows = random_vector(rng, 512 * row_size);
@@ -173,7 +181,11 @@ void bench_step(benchmark::State& state, const Shape& shape, StepPart part, Poli
     }
     if (learned) {
       const std::span<const float> token_logits(logits.data() + (position % 4) * shape.vocab, shape.vocab);
-      feeder.feed(cache, token_logits, id, position, ids(rng));
+      if (write_features == WriteFeatures::softmax) {
+        softmax_feeder.feed(cache, token_logits, id, position, ids(rng));
+      } else {
+        logit_feeder.feed(cache, token_logits, id, position, ids(rng));
+      }
     }
   };
   const auto refill = [&] {
@@ -217,8 +229,9 @@ void bench_step(benchmark::State& state, const Shape& shape, StepPart part, Poli
   state.SetLabel(std::string(kvbits::DefaultBackend::name()));
 }
 
-// The write-time features alone: model::TokenFeatureFeeder::feed over `shape.vocab` logits (a
-// softmax, entropy, confidence, rarity) and set_features in every layer, per token.
+// The write-time features alone: a Feeder's feed over `shape.vocab` logits (entropy,
+// confidence, rarity) and set_features in every layer, per token.
+template <class Feeder>
 void bench_features(benchmark::State& state, const Shape& shape) {
   kvbits::CacheOptions options;
   options.layers = shape.layers;
@@ -231,7 +244,7 @@ void bench_features(benchmark::State& state, const Shape& shape) {
   const std::vector<float> row = random_vector(rng, shape.kv_heads * shape.head_dim);
   for (std::size_t l = 0; l < shape.layers; ++l) cache.append(l, row, row);
   const std::vector<float> logits = random_vector(rng, shape.vocab, 3.0f);
-  kvbits::model::TokenFeatureFeeder feeder(shape.vocab);
+  Feeder feeder(shape.vocab);
   for (auto _ : state) feeder.feed(cache, logits, 1, 0, 2);
   state.counters["ns_per_step"] = benchmark::Counter(
       static_cast<double>(state.iterations()), benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
@@ -248,23 +261,34 @@ void register_steps(const Shape& shape) {
     // Static 6/3: 8.5 bits/element at head_dim 8 (groups of 8, with metadata), the budget of
     // the learned point it is compared with (8.28 bits on the validation stories).
     benchmark::RegisterBenchmark(static_name.c_str(), [shape, part](benchmark::State& s) {
-      bench_step(s, shape, part, kvbits::StaticPolicy{{6, 3}}, false);
+      bench_step(s, shape, part, kvbits::StaticPolicy{{6, 3}}, WriteFeatures::none);
     });
     if (part == StepPart::attention) {
       std::string statistics_name = what;
       statistics_name += "/static:6,3+statistics";
       benchmark::RegisterBenchmark(statistics_name.c_str(), [shape](benchmark::State& s) {
-        bench_step(s, shape, StepPart::attention, StatisticsStatic{}, false);
+        bench_step(s, shape, StepPart::attention, StatisticsStatic{}, WriteFeatures::none);
       });
     }
     benchmark::RegisterBenchmark(learned_name.c_str(), [shape, part](benchmark::State& s) {
-      bench_step(s, shape, part, shipped_policy(), true);
+      bench_step(s, shape, part, shipped_policy(), WriteFeatures::softmax);
     });
+    if (part == StepPart::append) {
+      learned_name += "+logit_features";
+      benchmark::RegisterBenchmark(learned_name.c_str(), [shape](benchmark::State& s) {
+        bench_step(s, shape, StepPart::append, shipped_policy(), WriteFeatures::logits);
+      });
+    }
   }
   std::string features_name = "write_time_features/";
   features_name += shape.name;
-  benchmark::RegisterBenchmark(features_name.c_str(),
-                               [shape](benchmark::State& s) { bench_features(s, shape); });
+  benchmark::RegisterBenchmark(features_name.c_str(), [shape](benchmark::State& s) {
+    bench_features<kvbits::model::TokenFeatureFeeder>(s, shape);
+  });
+  features_name += "/logit_features";
+  benchmark::RegisterBenchmark(features_name.c_str(), [shape](benchmark::State& s) {
+    bench_features<kvbits::model::LogitTokenFeatureFeeder>(s, shape);
+  });
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "kvbits/features/entropy_feature.hpp"
 #include "kvbits/features/feature_set.hpp"
 #include "kvbits/features/layer_feature.hpp"
+#include "kvbits/features/logit_features.hpp"
 #include "kvbits/features/position_feature.hpp"
 #include "kvbits/features/rarity_feature.hpp"
 #include "kvbits/features/received_mass_feature.hpp"
@@ -134,6 +135,31 @@ void BM_distribution_features(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * state.range(0) * static_cast<std::int64_t>(sizeof(float)));
 }
 BENCHMARK(BM_distribution_features)->Arg(512)->Arg(1024)->Arg(32000);
+
+// The same three features from the logits (LogitFeatures): no softmax, no log per entry. The
+// distribution rows above exclude the softmax an engine would compute for them.
+void BM_logit_features(benchmark::State& state) {
+  std::vector<float> logits(static_cast<std::size_t>(state.range(0)));
+  std::mt19937 rng(11);
+  std::normal_distribution<float> logit(0.0f, 3.0f);
+  for (float& x : logits) x = logit(rng);
+  std::vector<kvbits::FeatureContext> contexts = make_contexts();
+  const kvbits::LogitFeatures features;
+  std::array<float, kvbits::LogitFeatures::size> out{};
+  std::size_t t = 0;
+  for (auto _ : state) {
+    kvbits::FeatureContext& c = contexts[t];
+    c.next_token_logits = logits;
+    c.next_token = static_cast<std::int32_t>(t % logits.size());
+    features.extract(c, out);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+    t = (t + 1) % kTokens;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * state.range(0) * static_cast<std::int64_t>(sizeof(float)));
+}
+BENCHMARK(BM_logit_features)->Arg(512)->Arg(1024)->Arg(32000);
 
 }  // namespace
 

@@ -24,6 +24,7 @@
 #include "kvbits/features/feature.hpp"
 #include "kvbits/features/feature_set.hpp"
 #include "kvbits/features/layer_feature.hpp"
+#include "kvbits/features/logit_features.hpp"
 #include "kvbits/features/position_feature.hpp"
 #include "kvbits/features/rarity_feature.hpp"
 #include "kvbits/features/received_mass_feature.hpp"
@@ -126,6 +127,98 @@ TEST_CASE("ConfidenceFeature gives the followed token's and the largest probabil
   CHECK(out == std::array<float, 2>{0.0f, 0.0f});
   CHECK(kvbits::ConfidenceFeature::names()[0] == "next_token_probability");
   CHECK(kvbits::ConfidenceFeature::names()[1] == "max_probability");
+}
+
+// The reference write-time features of `logits`: a softmax computed in double, then
+// EntropyFeature and ConfidenceFeature over its probabilities.
+std::array<float, 3> reference_logit_features(const std::vector<float>& logits, std::int32_t next) {
+  double top = -std::numeric_limits<double>::infinity();
+  for (const float x : logits) top = std::max(top, static_cast<double>(x));
+  std::vector<double> exps(logits.size());
+  double total = 0.0;
+  for (std::size_t i = 0; i < logits.size(); ++i)
+    total += exps[i] = std::exp(static_cast<double>(logits[i]) - top);
+  std::vector<float> probabilities(logits.size());
+  for (std::size_t i = 0; i < logits.size(); ++i) probabilities[i] = static_cast<float>(exps[i] / total);
+  FeatureContext context;
+  context.next_token = next;
+  context.next_token_probabilities = probabilities;
+  kvbits::FeatureSet<kvbits::EntropyFeature, kvbits::ConfidenceFeature> reference;
+  std::array<float, 3> out{};
+  reference.extract(context, out);
+  return out;
+}
+
+std::array<float, 3> logit_features(const std::vector<float>& logits, std::int32_t next) {
+  FeatureContext context;
+  context.next_token = next;
+  context.next_token_logits = logits;
+  std::array<float, 3> out{-1.0f, -1.0f, -1.0f};
+  kvbits::LogitFeatures{}.extract(context, out);
+  return out;
+}
+
+TEST_CASE("LogitFeatures equal EntropyFeature and ConfidenceFeature over the softmax of the logits",
+          "[features]") {
+  STATIC_REQUIRE(kvbits::FeatureExtractor<kvbits::LogitFeatures>);
+  constexpr auto kReferenceNames =
+      kvbits::FeatureSet<kvbits::EntropyFeature, kvbits::ConfidenceFeature>::kNames;
+  for (std::size_t i = 0; i < kReferenceNames.size(); ++i)
+    CHECK(kvbits::LogitFeatures::names()[i] == kReferenceNames[i]);
+
+  std::mt19937 rng(5);
+  // Sizes off and on the SIMD width; spreads from nearly uniform to nearly one-hot.
+  for (const std::size_t vocab : {1u, 3u, 17u, 512u, 1000u, 32000u}) {
+    for (const float spread : {0.01f, 1.0f, 4.0f, 30.0f}) {
+      std::normal_distribution<float> logit(2.0f, spread);
+      std::vector<float> logits(vocab);
+      for (float& x : logits) x = logit(rng);
+      const auto next = static_cast<std::int32_t>(rng() % vocab);
+      const std::array<float, 3> expected = reference_logit_features(logits, next);
+      const std::array<float, 3> got = logit_features(logits, next);
+      INFO("vocab " << vocab << ", spread " << spread);
+      // Entropy up to float sums over the vocabulary; probabilities to a few ulps.
+      CHECK(got[0] == Approx(expected[0]).epsilon(1e-5).margin(2e-6));
+      CHECK(got[1] == Approx(expected[1]).epsilon(1e-5).margin(1e-9));
+      CHECK(got[2] == Approx(expected[2]).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("LogitFeatures: masked logits count as probability 0, bad logits give the neutral values",
+          "[features]") {
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  SECTION("-infinity entries are tokens of probability 0") {
+    std::vector<float> masked(40, -kInf);
+    masked[3] = 1.0f;
+    masked[21] = 1.0f;
+    const std::array<float, 3> got = logit_features(masked, 21);
+    CHECK(got[0] == Approx(std::log(2.0)).epsilon(1e-6));
+    CHECK(got[1] == Approx(0.5).epsilon(1e-6));
+    CHECK(got[2] == Approx(0.5).epsilon(1e-6));
+    CHECK(logit_features(masked, 4)[1] == 0.0f);
+  }
+  SECTION("one-hot up to float: entropy 0, probability 1") {
+    std::vector<float> peaked(100, -200.0f);
+    peaked[7] = 0.0f;
+    CHECK(logit_features(peaked, 7) == std::array<float, 3>{0.0f, 1.0f, 1.0f});
+  }
+  SECTION("unknown or out-of-range next token: probability 0") {
+    const std::vector<float> logits{0.0f, 0.0f};
+    CHECK(logit_features(logits, -1)[1] == 0.0f);
+    CHECK(logit_features(logits, 2)[1] == 0.0f);
+  }
+  const std::array<float, 3> neutral{0.0f, 0.0f, 0.0f};
+  SECTION("empty") { CHECK(logit_features({}, 0) == neutral); }
+  SECTION("all masked") { CHECK(logit_features(std::vector<float>(33, -kInf), 0) == neutral); }
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), kInf}) {
+    for (const std::size_t at : {0u, 31u, 32u}) {  // in the SIMD body and in the tail
+      std::vector<float> logits(33, 0.5f);
+      logits[at] = bad;
+      INFO("bad logit " << bad << " at " << at);
+      CHECK(logit_features(logits, 1) == neutral);
+    }
+  }
 }
 
 TEST_CASE("UnigramTable smooths counts add-k and treats unknown ids as unseen", "[features]") {

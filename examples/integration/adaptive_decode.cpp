@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // An engine's decode loop on an adaptive kvbits cache: widths by age, attention statistics,
 // write-time features and age-graded demotion. docs/integration.md walks through it.
-#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -30,9 +29,11 @@ int main(int argc, char** argv) {
   kvbits::TieredPolicy policy = kvbits::parse_tiers("4=16/16,16=8/8,64=6/4,*=4/2,k+=0.05");
   kvbits::QuantizedKVCache<kvbits::TieredPolicy> cache(options, policy);
 
-  // Write-time features from the model's output; a learned policy would read them.
-  kvbits::FeatureSet<kvbits::EntropyFeature, kvbits::ConfidenceFeature> features;
-  std::vector<float> logits(config.vocab), probabilities(config.vocab), values(features.size);
+  // Write-time features straight from the model's logits (entropy, the followed token's and the
+  // largest probability: one vectorised pass, no softmax of the engine's own); a learned policy
+  // reads them.
+  kvbits::LogitFeatures features;
+  std::vector<float> logits(config.vocab), values(features.size);
 
   std::int32_t token = tokenizer.bos();
   for (std::size_t position = 0; position < options.capacity; ++position) {
@@ -41,11 +42,11 @@ int main(int argc, char** argv) {
     model.forward(token, position, cache, logits);
     const std::int32_t next = kvbits::model::argmax(logits);
 
-    const float top = logits[static_cast<std::size_t>(next)];
-    float total = 0.0f;
-    for (std::size_t i = 0; i < logits.size(); ++i) total += probabilities[i] = std::exp(logits[i] - top);
-    for (float& p : probabilities) p /= total;
-    kvbits::FeatureContext context{token, position, 0, 0, next, probabilities, {}};
+    kvbits::FeatureContext context;
+    context.token_id = token;
+    context.position = position;
+    context.next_token = next;
+    context.next_token_logits = logits;
     features.extract(context, values);
     for (std::size_t layer = 0; layer < options.layers; ++layer) {
       if (cache.awaits_decision(layer, position)) cache.set_features(layer, position, values);

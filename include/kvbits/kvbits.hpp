@@ -35,6 +35,7 @@
 #include "kvbits/features/feature.hpp"
 #include "kvbits/features/feature_set.hpp"
 #include "kvbits/features/layer_feature.hpp"
+#include "kvbits/features/logit_features.hpp"
 #include "kvbits/features/position_feature.hpp"
 #include "kvbits/features/rarity_feature.hpp"
 #include "kvbits/features/received_mass_feature.hpp"

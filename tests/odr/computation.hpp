@@ -12,7 +12,7 @@ namespace kvbits::odr {
 
 /**
  * The computation every unit runs: the keys encoded at 4 bits, then a cache of random widths
- * holding the keys and values, attended to once.
+ * holding the keys and values, attended to once, and the logit features of the keys.
  * @tparam Backend the codec backend, which names the instruction set it was built for.
  */
 template <class Backend>
@@ -46,6 +46,13 @@ Run compute(const Input& input) {
   run.attention.resize(kQueryHeads * kHeadDim);
   run.received.resize(kTokens);
   cache.attend(0, input.query, run.attention, run.received);
+
+  // The write-time features' exp pass is vectorised too.
+  FeatureContext context;
+  context.next_token = 5;
+  context.next_token_logits = input.keys;
+  run.features.resize(LogitFeatures::size);
+  LogitFeatures{}.extract(context, run.features);
   return run;
 }
 

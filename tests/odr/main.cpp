@@ -24,6 +24,8 @@ using kvbits::odr::Run;
 constexpr float kMaxAttentionError = 1e-4f;
 // Probabilities over 40 tokens, summed over 8 heads, with the same reordering.
 constexpr float kMaxReceivedError = 1e-5f;
+// Entropy (~8.5 nats) and probabilities over 5,120 logits, summed in another order.
+constexpr float kMaxFeatureError = 1e-4f;
 // ctest reads this exit code as "skipped".
 constexpr int kSkipped = 77;
 
@@ -70,6 +72,7 @@ std::size_t check(const char* unit, const Run& run, const Run& reference) {
   }
   problems += count_far(unit, "attention", reference.attention, run.attention, kMaxAttentionError);
   problems += count_far(unit, "received", reference.received, run.received, kMaxReceivedError);
+  problems += count_far(unit, "features", reference.features, run.features, kMaxFeatureError);
   return problems;
 }
 

@@ -26,6 +26,7 @@ struct Run {
   std::vector<std::uint8_t> codes;  // [kTokens][kKvHeads * kHeadDim] keys encoded at 4 bits
   std::vector<float> attention;     // [kQueryHeads][kHeadDim] attention over kTokens tokens
   std::vector<float> received;      // [kTokens] attention each token received
+  std::vector<float> features;      // LogitFeatures of the keys read as logits
 };
 
 /// The inputs every unit works on: [kTokens][kKvHeads][kHeadDim] keys and values, a query.

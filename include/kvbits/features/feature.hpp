@@ -16,8 +16,9 @@ namespace kvbits {
 /**
  * What a saliency feature extractor sees for one token: its id, position and
  * layer, the model's next-token distribution at that position (write-time
- * features), and the cache's view of it (decision-time features: attention
- * statistics, age). A part that is unknown is left empty or zero.
+ * features; as probabilities, or as the logits that LogitFeatures reads), and
+ * the cache's view of it (decision-time features: attention statistics, age).
+ * A part that is unknown is left empty or zero.
  */
 struct FeatureContext {
   std::int32_t token_id = -1;                         ///< the token's vocabulary id
@@ -27,6 +28,7 @@ struct FeatureContext {
   std::int32_t next_token = -1;                       ///< the token that followed it, -1 unknown
   std::span<const float> next_token_probabilities{};  ///< [vocab] at its position, or empty
   AttentionStats attention{};                         ///< statistics the cache kept for it
+  std::span<const float> next_token_logits{};  ///< [vocab] the logits behind the distribution, or empty
 };
 
 /**
