@@ -110,6 +110,27 @@ void BM_decision_features(benchmark::State& state) {
 }
 BENCHMARK(BM_decision_features);
 
+// `features` over one next-token distribution of state.range(0) entries, which `attach` puts
+// into each context (as probabilities or as logits), with a varying followed token.
+template <class Features, class Attach>
+void run_distribution(benchmark::State& state, const Features& features, Attach attach) {
+  std::vector<kvbits::FeatureContext> contexts = make_contexts();
+  const auto entries = static_cast<std::size_t>(state.range(0));
+  std::array<float, Features::size> out{};
+  std::size_t t = 0;
+  for (auto _ : state) {
+    kvbits::FeatureContext& c = contexts[t];
+    attach(c);
+    c.next_token = static_cast<std::int32_t>(t % entries);
+    features.extract(c, out);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+    t = (t + 1) % kTokens;
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * state.range(0) * static_cast<std::int64_t>(sizeof(float)));
+}
+
 // Entropy and confidence over a next-token distribution of state.range(0) entries.
 void BM_distribution_features(benchmark::State& state) {
   std::vector<float> probabilities(static_cast<std::size_t>(state.range(0)));
@@ -118,21 +139,8 @@ void BM_distribution_features(benchmark::State& state) {
   float total = 0.0f;
   for (float& p : probabilities) total += p = weight(rng);
   for (float& p : probabilities) p /= total;
-  std::vector<kvbits::FeatureContext> contexts = make_contexts();
-  kvbits::FeatureSet<kvbits::EntropyFeature, kvbits::ConfidenceFeature> features;
-  std::array<float, decltype(features)::size> out{};
-  std::size_t t = 0;
-  for (auto _ : state) {
-    kvbits::FeatureContext& c = contexts[t];
-    c.next_token_probabilities = probabilities;
-    c.next_token = static_cast<std::int32_t>(t % probabilities.size());
-    features.extract(c, out);
-    benchmark::DoNotOptimize(out.data());
-    benchmark::ClobberMemory();
-    t = (t + 1) % kTokens;
-  }
-  state.SetItemsProcessed(state.iterations());
-  state.SetBytesProcessed(state.iterations() * state.range(0) * static_cast<std::int64_t>(sizeof(float)));
+  run_distribution(state, kvbits::FeatureSet<kvbits::EntropyFeature, kvbits::ConfidenceFeature>{},
+                   [&](kvbits::FeatureContext& c) { c.next_token_probabilities = probabilities; });
 }
 BENCHMARK(BM_distribution_features)->Arg(512)->Arg(1024)->Arg(32000);
 
@@ -143,21 +151,8 @@ void BM_logit_features(benchmark::State& state) {
   std::mt19937 rng(11);
   std::normal_distribution<float> logit(0.0f, 3.0f);
   for (float& x : logits) x = logit(rng);
-  std::vector<kvbits::FeatureContext> contexts = make_contexts();
-  const kvbits::LogitFeatures features;
-  std::array<float, kvbits::LogitFeatures::size> out{};
-  std::size_t t = 0;
-  for (auto _ : state) {
-    kvbits::FeatureContext& c = contexts[t];
-    c.next_token_logits = logits;
-    c.next_token = static_cast<std::int32_t>(t % logits.size());
-    features.extract(c, out);
-    benchmark::DoNotOptimize(out.data());
-    benchmark::ClobberMemory();
-    t = (t + 1) % kTokens;
-  }
-  state.SetItemsProcessed(state.iterations());
-  state.SetBytesProcessed(state.iterations() * state.range(0) * static_cast<std::int64_t>(sizeof(float)));
+  run_distribution(state, kvbits::LogitFeatures{},
+                   [&](kvbits::FeatureContext& c) { c.next_token_logits = logits; });
 }
 BENCHMARK(BM_logit_features)->Arg(512)->Arg(1024)->Arg(32000);
 
