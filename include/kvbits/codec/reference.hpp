@@ -72,6 +72,27 @@ inline int unpack_code(const std::uint8_t* codes, std::size_t group, std::size_t
   }
 }
 
+/**
+ * Calls visit(i, unpack_code<Bits>(codes, group, i)) for i = 0 .. group - 1 in
+ * that order. The planar widths walk their fields without a division per
+ * element (code i is field i / stride of byte i % stride).
+ */
+template <int Bits, class Visit>
+inline void for_each_code(const std::uint8_t* codes, std::size_t group, Visit&& visit) noexcept {
+  if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
+    constexpr unsigned kMask = (1u << Bits) - 1u;
+    const std::size_t stride = planar_stride<Bits>(group);
+    for (std::size_t field = 0; field < 8 / Bits; ++field) {
+      const unsigned shift = static_cast<unsigned>(field) * static_cast<unsigned>(Bits);
+      for (std::size_t j = 0; j < stride; ++j) {
+        visit(field * stride + j, static_cast<int>((static_cast<unsigned>(codes[j]) >> shift) & kMask));
+      }
+    }
+  } else {
+    for (std::size_t i = 0; i < group; ++i) visit(i, unpack_code<Bits>(codes, group, i));
+  }
+}
+
 }  // namespace detail
 
 /**
@@ -118,10 +139,10 @@ inline void decode_grouped_ref(const std::uint8_t* KVBITS_RESTRICT in, std::size
     const std::uint8_t* block = in + g * block_bytes;
     const auto affine = kvbits::detail::load_affine(block, scheme, Bits);
     const std::uint8_t* codes = block + metadata_bytes(scheme);
-    for (std::size_t i = 0; i < group; ++i) {
-      y[g * group + i] =
-          affine.offset + affine.scale * static_cast<float>(detail::unpack_code<Bits>(codes, group, i));
-    }
+    float* out = y + g * group;
+    detail::for_each_code<Bits>(codes, group, [&](std::size_t i, int code) {
+      out[i] = affine.offset + affine.scale * static_cast<float>(code);
+    });
   }
 }
 
@@ -138,11 +159,11 @@ inline float dot_grouped_ref(const float* KVBITS_RESTRICT q, const std::uint8_t*
     // sum q*(offset + scale*c) = offset*sum(q) + scale*sum(q*c): one multiply per element.
     float q_sum = 0.0f;
     float qc_sum = 0.0f;
-    for (std::size_t i = 0; i < group; ++i) {
-      const float qi = q[g * group + i];
-      q_sum += qi;
-      qc_sum += qi * static_cast<float>(detail::unpack_code<Bits>(codes, group, i));
-    }
+    const float* q_group = q + g * group;
+    detail::for_each_code<Bits>(codes, group, [&](std::size_t i, int code) {
+      q_sum += q_group[i];
+      qc_sum += q_group[i] * static_cast<float>(code);
+    });
     total += affine.offset * q_sum + affine.scale * qc_sum;
   }
   return total;
@@ -159,9 +180,9 @@ inline void axpy_grouped_ref(float w, const std::uint8_t* KVBITS_RESTRICT in, st
     const float scale = w * affine.scale;
     const float offset = w * affine.offset;
     const std::uint8_t* codes = block + metadata_bytes(scheme);
-    for (std::size_t i = 0; i < group; ++i) {
-      y[g * group + i] += offset + scale * static_cast<float>(detail::unpack_code<Bits>(codes, group, i));
-    }
+    float* out = y + g * group;
+    detail::for_each_code<Bits>(
+        codes, group, [&](std::size_t i, int code) { out[i] += offset + scale * static_cast<float>(code); });
   }
 }
 
