@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "kvbits/codec/format.hpp"
@@ -113,6 +114,26 @@ inline constexpr bool kFixedEncode =
     G * Bits / 8 % 16 == 0;
 
 /**
+ * Lane-wise minimum (Max = false) or maximum of the Count batches of F::size floats from batch
+ * First at x, as a tree: at G = n every vector is one group, and its range starts the chain
+ * (parameters, then codes) that bounds the encode's latency. min and max are exact, so the
+ * order changes no result.
+ */
+template <class F, bool Max, std::size_t First, std::size_t Count>
+KVBITS_ALWAYS_INLINE F reduce_batches(const float* KVBITS_RESTRICT x) noexcept {
+  if constexpr (Count == 1) {
+    return F::load_unaligned(x + First * F::size);
+  } else {
+    const F a = reduce_batches<F, Max, First, Count / 2>(x);
+    const F b = reduce_batches<F, Max, First + Count / 2, Count - Count / 2>(x);
+    return Max ? xsimd::max(a, b) : xsimd::min(a, b);
+  }
+}
+
+/// Which ends of the code range encode_fixed clamps to.
+enum class Clamp { none, high, both };
+
+/**
  * encode for a compile-time group on 16-lane batches: the ranges of four
  * groups are reduced together into one 128-bit vector, their parameters are
  * computed with vector F16C conversions (no scalar chain per group), then each
@@ -143,59 +164,83 @@ inline void encode_fixed(const float* KVBITS_RESTRICT x, std::size_t n,
     F lo[4];
     F hi[4];
     for (std::size_t k = 0; k < 4; ++k) {
-      // Missing groups of the last chunk repeat its first group; their results are dropped.
-      const float* xs = x + (first + (k < count ? k : 0)) * G;
-      lo[k] = F::load_unaligned(xs);
-      hi[k] = lo[k];
-      for (std::size_t i = 1; i < kBatches; ++i) {
-        const F v = F::load_unaligned(xs + i * width);
-        lo[k] = xsimd::min(lo[k], v);
-        hi[k] = xsimd::max(hi[k], v);
+      // Missing groups of the last chunk copy its first group's range (their results are
+      // dropped) rather than reduce it again: at G = n, the cache's default, every vector is one
+      // group, and reducing it four times had cost more than quantizing it.
+      if (k >= count) {
+        lo[k] = lo[0];
+        hi[k] = hi[0];
+        continue;
       }
+      const float* xs = x + (first + k) * G;
+      lo[k] = reduce_batches<F, false, 0, kBatches>(xs);
+      hi[k] = reduce_batches<F, true, 0, kBatches>(xs);
     }
     const __m128 lows = L::template reduce_four<false>(lo);
     const __m128 highs = L::template reduce_four<true>(hi);
     alignas(16) std::uint32_t metadata[4];
     const ParamsFour p = params_four<Bits, S>(lows, highs, metadata);
-    alignas(16) float mins[4];
-    alignas(16) float inverses[4];
-    _mm_store_ps(mins, p.min);
-    _mm_store_ps(inverses, p.inverse);
+    // Groups within +-kHalfMax (no clipped fp16 range) need less clamping, the rounded codes being
+    // in range already. Asymmetric: min = fp16-down(lo) <= lo <= x makes x - min >= +0 (and
+    // inverse >= 0), and scale >= range / max_code gives (x - min) * inverse <= max_code *
+    // (1 + 2^-24)^3 < max_code + 1/2: no clamp. Symmetric: |scale| >= m / offset for the value m
+    // of largest magnitude, so |x * inverse| <= offset * (1 + 2^-24)^2 and the low end (-offset,
+    // where m lands) cannot be passed; only the other end clips (x = -m gives +offset): the high
+    // clamp alone.
+    const bool in_half_range = _mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(lows, _mm_set1_ps(-kHalfMax)),
+                                                          _mm_cmple_ps(highs, _mm_set1_ps(kHalfMax)))) == 0xF;
     for (std::size_t k = 0; k < count; ++k) {
       const float* xs = x + (first + k) * G;
       std::uint8_t* block = out + (first + k) * block_bytes;
       std::memcpy(block, &metadata[k], meta);
-      const F inverse(inverses[k]);
+      // Lane k of the parameters, broadcast in registers (no round trip through the stack).
+      const __m512i lane = _mm512_set1_epi32(static_cast<int>(k));
+      const F inverse(_mm512_permutexvar_ps(lane, _mm512_castps128_ps512(p.inverse)));
+      [[maybe_unused]] const F min(_mm512_permutexvar_ps(lane, _mm512_castps128_ps512(p.min)));
       // detail::asymmetric_code / symmetric_code: clamping before rounding to the
       // integer bounds equals rounding then clamping, and cvtps2dq rounds like
-      // std::nearbyint (the current mode).
-      const auto code = [&](std::size_t i) {
-        F scaled;
-        if constexpr (asymmetric) {
-          scaled = (F::load_unaligned(xs + i) - F(mins[k])) * inverse;
-        } else {
-          scaled = F::load_unaligned(xs + i) * inverse;  // x - 0 == x exactly
-        }
-        const I rounded(_mm512_cvtps_epi32(xsimd::min(xsimd::max(scaled, low), high)));
-        if constexpr (asymmetric) {
-          return rounded;
-        } else {
-          return rounded + bias;
-        }
+      // std::nearbyint (the current mode). Only the clamps that can act (see in_half_range).
+      const auto quantize = [&](auto clamp) {
+        const auto code = [&](std::size_t i) {
+          F scaled;
+          if constexpr (asymmetric) {
+            scaled = (F::load_unaligned(xs + i) - min) * inverse;
+          } else {
+            scaled = F::load_unaligned(xs + i) * inverse;  // x - 0 == x exactly
+          }
+          if constexpr (decltype(clamp)::value == Clamp::both) {
+            scaled = xsimd::min(xsimd::max(scaled, low), high);
+          } else if constexpr (decltype(clamp)::value == Clamp::high) {
+            scaled = xsimd::min(scaled, high);
+          }
+          const I rounded(_mm512_cvtps_epi32(scaled));
+          if constexpr (asymmetric) {
+            return rounded;
+          } else {
+            return rounded + bias;
+          }
+        };
+        unrolled(
+            [&](auto chunk) {
+              constexpr std::size_t j = decltype(chunk)::value * width;
+              I packed = code(j);
+              unrolled(
+                  [&](auto field) {
+                    constexpr std::size_t f = decltype(field)::value + 1;
+                    packed = packed | (code(f * stride + j) << static_cast<std::int32_t>(f * Bits));
+                  },
+                  std::make_index_sequence<static_cast<std::size_t>(8 / Bits - 1)>{});
+              L::store_bytes(packed, block + meta + j);
+            },
+            std::make_index_sequence<stride / width>{});
       };
-      unrolled(
-          [&](auto chunk) {
-            constexpr std::size_t j = decltype(chunk)::value * width;
-            I packed = code(j);
-            unrolled(
-                [&](auto field) {
-                  constexpr std::size_t f = decltype(field)::value + 1;
-                  packed = packed | (code(f * stride + j) << static_cast<std::int32_t>(f * Bits));
-                },
-                std::make_index_sequence<static_cast<std::size_t>(8 / Bits - 1)>{});
-            L::store_bytes(packed, block + meta + j);
-          },
-          std::make_index_sequence<stride / width>{});
+      if (!in_half_range) {
+        quantize(std::integral_constant<Clamp, Clamp::both>{});
+      } else if constexpr (asymmetric) {
+        quantize(std::integral_constant<Clamp, Clamp::none>{});
+      } else {
+        quantize(std::integral_constant<Clamp, Clamp::high>{});
+      }
     }
   }
 }
