@@ -307,9 +307,10 @@ void bench_paired(benchmark::State& state, std::size_t tokens, Policy policy) {
 // passes. They show which part dominates the cache's time.
 enum class Part { dot_rows, axpy_rows, softmax };
 
-void bench_part(benchmark::State& state, std::size_t d, std::size_t tokens, int bits, Part part) {
+void bench_part(benchmark::State& state, std::size_t d, std::size_t tokens, int bits, Part part,
+                std::size_t group = 0) {
   using B = kvbits::DefaultBackend;
-  const kvbits::QuantFormat format{bits, 0, kvbits::Scheme::asymmetric};
+  const kvbits::QuantFormat format{bits, group, kvbits::Scheme::asymmetric};
   const std::size_t row = kvbits::packed_size(format, d);
   std::vector<std::uint8_t> rows(tokens * row);
   std::mt19937 rng(1);
@@ -545,6 +546,18 @@ int main(int argc, char** argv) {
     benchmark::RegisterBenchmark(("part_axpy_rows" + suffix).c_str(), [bits](benchmark::State& s) {
       bench_part(s, 128, 32768, bits, Part::axpy_rows);
     });
+  }
+  // Rows of several groups (g = 32 at head_dim 64 and 128, as in the g=32 caches), 3 bits included.
+  for (int bits : {2, 3, 4, 8}) {
+    for (std::size_t d : {64u, 128u}) {
+      const std::string suffix = "/bits" + std::to_string(bits) + "/g32/d" + std::to_string(d) + "/N32768";
+      benchmark::RegisterBenchmark(("part_dot_rows" + suffix).c_str(), [bits, d](benchmark::State& s) {
+        bench_part(s, d, 32768, bits, Part::dot_rows, 32);
+      });
+      benchmark::RegisterBenchmark(("part_axpy_rows" + suffix).c_str(), [bits, d](benchmark::State& s) {
+        bench_part(s, d, 32768, bits, Part::axpy_rows, 32);
+      });
+    }
   }
   benchmark::RegisterBenchmark("part_softmax/N32768",
                                [](benchmark::State& s) { bench_part(s, 128, 32768, 4, Part::softmax); });

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -178,6 +179,13 @@ std::map<std::size_t, double>& synthetic_fp32_rates() {
   return rates;
 }
 
+// Thread CPU time, as bench_attention's: on the shared machine wall time also counts other jobs.
+double thread_seconds() {
+  timespec now{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+}
+
 // One iteration = one decode step (all layers, classifier included) at `context` cached tokens.
 // The cache is filled with random post-RoPE-like rows through append (the policy decides them as
 // in decoding), then decodes kDecodeSteps tokens before it is filled again (untimed).
@@ -202,6 +210,7 @@ void decode_at_context(benchmark::State& state, std::size_t context, const std::
     position = context;
   };
   double seconds = 0.0;
+  double cpu_seconds = 0.0;
   std::int32_t token = 1;
   for (auto _ : state) {
     if (position == context + kDecodeSteps) {
@@ -210,19 +219,26 @@ void decode_at_context(benchmark::State& state, std::size_t context, const std::
       state.ResumeTiming();
     }
     const auto start = std::chrono::steady_clock::now();
+    const double cpu_start = thread_seconds();
     model.forward(token, position++, cache, logits);
+    cpu_seconds += thread_seconds() - cpu_start;
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     token = kvbits::model::argmax(logits);
   }
   report_speed(state, policy, static_cast<double>(state.iterations()), seconds,
                synthetic_fp32_rates()[context]);
+  state.counters["cpu_tokens/s"] =
+      cpu_seconds > 0.0 ? static_cast<double>(state.iterations()) / cpu_seconds : 0.0;
   state.counters["bits_per_element"] = cache.bits_per_element();
 }
 
 const int kRegisteredSynthetic = [] {
   for (const std::size_t context : {std::size_t{1024}, std::size_t{4096}, kLongestContext}) {
+    // The last four: caches whose widths all have integer dot kernels (2/4/8 bits, groups of 32,
+    // 64 or the whole row), next to the bible919K-like tiers whose 3-bit bulk has none.
     for (const char* policy : {"fp32", "fp16", "static:8,8", "static:4,4", "static:2,2,g=32",
-                               "tiers:4=16/16,16=8/8,64=4/4,*=3/3,g=32"}) {
+                               "tiers:4=16/16,16=8/8,64=4/4,*=3/3,g=32", "static:4,4,g=32", "static:8,4",
+                               "static:2,2", "tiers:4=16/16,16=8/8,64=4/4,*=2/2"}) {
       benchmark::RegisterBenchmark(
           ("decode/synthetic-8x512-gqa4/ctx" + std::to_string(context) + "/" + policy).c_str(),
           [context, policy = std::string(policy)](benchmark::State& state) {

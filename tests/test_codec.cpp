@@ -71,7 +71,8 @@ constexpr float kMaxRelErrDot6Bit = 2e-5f;
 constexpr float kMaxRelErrDot8Bit = 2e-5f;
 constexpr float kMaxRelErrDot16Bit = 2e-5f;
 constexpr float kMaxRelErrDot32Bit = 2e-5f;
-// The integer dot kernels (AVX-512 VNNI, one group per row) round the query to
+// The integer dot kernels (AVX-512 VNNI, n = 64 or 128: 2/4/8 bits in groups of
+// 32, 64 or the whole row, 3 bits in groups of 32 or 64) round the query to
 // a grid of power-of-two step <= 2^-21 * max|q| once per call and then sum
 // exactly in int32: each element's query moves by at most half a step, so the
 // score moves by at most 2^-22 * max|q| * sum_i scale * code_i on top of the
@@ -832,6 +833,37 @@ TEMPLATE_TEST_CASE("dot_rows and axpy_rows equal decode-then-dot and decode-then
   });
 }
 
+namespace {
+
+/// XsimdBackend::dot_rows against ScalarBackend::dot_rows over rows[r * stride] (decoded[r] their
+/// decoded values), within dot_tolerance and query_grid_bound of each row.
+void check_dot_rows_against_reference(const QuantFormat& format, std::size_t n,
+                                      std::span<const std::uint8_t> rows, std::size_t stride,
+                                      const std::vector<std::vector<float>>& decoded,
+                                      std::span<const float> q) {
+  const std::size_t count = decoded.size();
+  const std::size_t row_bytes = kvbits::packed_size(format, n);
+  std::vector<float> expected_scores(count);
+  std::vector<float> actual_scores(count);
+  kvbits::ScalarBackend::dot_rows(format, q.data(), n, rows.data(), stride, count, expected_scores.data());
+  kvbits::XsimdBackend::dot_rows(format, q.data(), n, rows.data(), stride, count, actual_scores.data());
+  for (std::size_t r = 0; r < count; ++r) {
+    const std::span<const std::uint8_t> packed = rows.subspan(r * stride, row_bytes);
+    float magnitude = 0.0f;
+    for (std::size_t i = 0; i < n; ++i)
+      magnitude += std::fabs(q[i]) * term_magnitude(format, packed, decoded[r], i);
+    const float bound =
+        dot_tolerance(format.bits) * magnitude + query_grid_bound(format, packed, decoded[r], q) + kTinyAbs;
+    if (!(std::fabs(actual_scores[r] - expected_scores[r]) <= bound)) {
+      INFO("dot_rows row " << r << ": expected " << expected_scores[r] << ", actual " << actual_scores[r]
+                           << ", term magnitude " << magnitude);
+      CHECK(std::fabs(actual_scores[r] - expected_scores[r]) <= bound);
+    }
+  }
+}
+
+}  // namespace
+
 TEST_CASE("xsimd dot_rows and axpy_rows match the scalar reference over many rows", "[codec][rows][simd]") {
   // More rows than any batch width, and not a multiple of one, so the kernels'
   // batched row reduction and their tail both run; n = 64 and 128 take the
@@ -864,26 +896,7 @@ TEST_CASE("xsimd dot_rows and axpy_rows match the scalar reference over many row
           for (std::size_t r = 0; r < kRows; ++r)
             weights[r] = (r % 2 == 0 ? 1.0f : -0.5f) / static_cast<float>(r + 1);
 
-          std::vector<float> expected_scores(kRows);
-          std::vector<float> actual_scores(kRows);
-          kvbits::ScalarBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows,
-                                          expected_scores.data());
-          kvbits::XsimdBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows,
-                                         actual_scores.data());
-          for (std::size_t r = 0; r < kRows; ++r) {
-            const std::span<const std::uint8_t> packed =
-                std::span<const std::uint8_t>(rows).subspan(r * stride, row_bytes);
-            float magnitude = 0.0f;
-            for (std::size_t i = 0; i < n; ++i)
-              magnitude += std::fabs(q[i]) * term_magnitude(format, packed, decoded[r], i);
-            const float bound =
-                dot_tolerance(bits) * magnitude + query_grid_bound(format, packed, decoded[r], q) + kTinyAbs;
-            if (!(std::fabs(actual_scores[r] - expected_scores[r]) <= bound)) {
-              INFO("dot_rows row " << r << ": expected " << expected_scores[r] << ", actual "
-                                   << actual_scores[r] << ", term magnitude " << magnitude);
-              CHECK(std::fabs(actual_scores[r] - expected_scores[r]) <= bound);
-            }
-          }
+          check_dot_rows_against_reference(format, n, rows, stride, decoded, q);
 
           std::vector<float> y_expected(q);
           std::vector<float> y_actual(q);
@@ -906,6 +919,46 @@ TEST_CASE("xsimd dot_rows and axpy_rows match the scalar reference over many row
           }
           for (std::size_t r = 0; r < kRows; ++r) {
             for (std::size_t b = row_bytes; b < stride; ++b) REQUIRE(rows[r * stride + b] == 0xEE);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("xsimd dot_rows with several groups per row applies each group's parameters",
+          "[codec][rows][simd]") {
+  // With groups of 32 or 64 elements in rows of 64 or 128 (2/3/4/8 bits), the AVX-512 VNNI kernel
+  // keeps each group's integer sums in their own lanes and scales them by that group's scale:
+  // groups whose ranges differ by 2^24 (mixed_scale), constant groups (scale 0) and zeros find a
+  // scale applied to the wrong group. 40 rows: two batches of 16 rows and a tail.
+  constexpr std::size_t kRows = 40;
+  constexpr Kind kRowKinds[] = {Kind::mixed_scale, Kind::random, Kind::constant, Kind::outliers, Kind::zeros};
+  std::uint32_t seed = 500;
+  for (int bits : {2, 3, 4, 8}) {
+    for (std::size_t group : {std::size_t{32}, std::size_t{64}}) {
+      for (Scheme scheme : kSchemes) {
+        for (std::size_t n : {std::size_t{64}, std::size_t{128}}) {
+          const QuantFormat format{bits, group, scheme};
+          if (group > n) continue;
+          INFO(describe(format, n));
+          const std::size_t row_bytes = kvbits::packed_size(format, n);
+          std::vector<std::uint8_t> rows(kRows * row_bytes);
+          std::vector<std::vector<float>> decoded(kRows, std::vector<float>(n));
+          for (std::size_t r = 0; r < kRows; ++r) {
+            auto x = make_vector(kRowKinds[r % std::size(kRowKinds)], n, seed++);
+            // Every other row: the second group 2^20 times the first.
+            if (r % 2 == 1) {
+              for (std::size_t i = group; i < n && i < 2 * group; ++i) x[i] *= 0x1p20f;
+            }
+            const std::span<std::uint8_t> packed = std::span(rows).subspan(r * row_bytes, row_bytes);
+            kvbits::ScalarBackend::encode(format, x, packed);
+            kvbits::ScalarBackend::decode(format, packed, decoded[r]);
+          }
+          for (Kind query_kind : {Kind::random, Kind::mixed_scale}) {
+            INFO("query " << kind_name(query_kind));
+            const auto q = make_vector(query_kind, n, seed++);
+            check_dot_rows_against_reference(format, n, rows, row_bytes, decoded, q);
           }
         }
       }
