@@ -6,6 +6,8 @@
 // three, so the rates read directly as ratios (speed_vs_memcpy reports them).
 #include <benchmark/benchmark.h>
 
+#include "bench_support.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -24,6 +26,8 @@
 #include "kvbits/policy/random_policy.hpp"
 
 namespace {
+
+using kvbits::bench::thread_seconds;
 
 using Cache = kvbits::QuantizedKVCache<kvbits::RandomPolicy>;
 
@@ -112,12 +116,6 @@ void report(benchmark::State& state, double seconds, bool baseline) {
 }
 
 // CPU time of this thread, as Google Benchmark's rates use: other processes on the machine do not count.
-double thread_seconds() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
-}
-
 void bench_memcpy(benchmark::State& state) {
   const std::vector<char>& file = cache_file();
   std::vector<char> target(file.size());

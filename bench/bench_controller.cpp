@@ -25,29 +25,19 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_support.hpp"
+
 #include "kvbits/kvbits.hpp"
 #include "learn/tool_controller.hpp"
 #include "model/token_features.hpp"
 
 namespace {
 
+using kvbits::bench::random_vector;
+using kvbits::bench::thread_seconds;
+
 namespace learn = kvbits::learn;
 using Net = learn::ControllerNet;
-
-// Thread CPU time: the machine is shared, and wall time would charge this benchmark for other
-// processes' time slices.
-double thread_seconds() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
-}
-
-std::vector<float> random_vector(std::mt19937& rng, std::size_t n, float scale = 1.0f) {
-  std::normal_distribution<float> normal(0.0f, scale);
-  std::vector<float> x(n);
-  for (float& value : x) value = normal(rng);
-  return x;
-}
 
 // The shipped stories260K 8.5-bit controller; seeded random weights when the file is missing.
 learn::ToolLearnedPolicy shipped_policy(kvbits::LearnedPolicyOptions options = {}) {

@@ -16,6 +16,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_support.hpp"
+
 #include "model/gguf_model.hpp"
 #include "model/policy_spec.hpp"
 #include "model/sampling.hpp"
@@ -23,6 +25,8 @@
 #include "model/toy.hpp"
 
 namespace {
+
+using kvbits::bench::thread_seconds;
 
 constexpr std::size_t kPromptTokens = 16;
 constexpr std::size_t kSequenceTokens = 512;
@@ -177,13 +181,6 @@ const kvbits::model::LlamaModel& synthetic_model() {
 std::map<std::size_t, double>& synthetic_fp32_rates() {
   static std::map<std::size_t, double> rates;
   return rates;
-}
-
-// Thread CPU time, as bench_attention's: on the shared machine wall time also counts other jobs.
-double thread_seconds() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
 }
 
 // One iteration = one decode step (all layers, classifier included) at `context` cached tokens.

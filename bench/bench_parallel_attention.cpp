@@ -6,6 +6,8 @@
 // row measured earlier in the same run.
 #include <benchmark/benchmark.h>
 
+#include "bench_support.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <map>
@@ -17,15 +19,10 @@
 
 namespace {
 
+using kvbits::bench::random_vector;
+
 constexpr std::size_t kDim = 128;
 constexpr std::size_t kTokens = 32768;
-
-std::vector<float> random_vector(std::mt19937& rng, std::size_t n) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(n);
-  for (float& value : x) value = normal(rng);
-  return x;
-}
 
 using Cache = kvbits::QuantizedKVCache<kvbits::StaticPolicy>;
 

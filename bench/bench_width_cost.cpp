@@ -21,25 +21,15 @@
 
 #include <benchmark/benchmark.h>
 
+#include "bench_support.hpp"
+
 #include "kvbits/kvbits.hpp"
 #include "learn/tool_controller.hpp"
 
 namespace {
 
-// Thread CPU time: the machine is shared, and wall time would charge this benchmark for other
-// processes' time slices.
-double thread_seconds() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
-}
-
-std::vector<float> random_vector(std::mt19937& rng, std::size_t n) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(n);
-  for (float& value : x) value = normal(rng);
-  return x;
-}
+using kvbits::bench::random_vector;
+using kvbits::bench::thread_seconds;
 
 /// A model's attention shape and the cache options its weights were labelled with.
 struct Shape {

@@ -22,8 +22,10 @@
 // with an FP64 reference over the same fp32 data; the program aborts when one
 // is off by more than its width's tolerance.
 #include <benchmark/benchmark.h>
+
 #include <ggml-cpu.h>
 #include <ggml.h>
+#include "../bench_support.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -44,6 +46,9 @@
 
 namespace {
 
+// ggml with one thread computes in the calling thread, so thread CPU time counts it.
+using kvbits::bench::thread_seconds;
+
 constexpr std::size_t kHeadDim = 128;
 constexpr unsigned kSeed = 1;
 
@@ -59,15 +64,6 @@ constexpr double kMaxErr4Bit = 0.25;
 // (VKQ16, ggml_vec_mad_f16) and rounds Q to f16, so its error grows with the context:
 // measured 0.009-0.010 at N = 4096 and 0.023-0.025 at N = 32768.
 constexpr double kMaxErrGgmlF16 = 0.05;
-
-// Thread CPU time: the machine is shared, and wall time would charge this
-// benchmark for other processes' time slices. ggml with one thread computes in
-// the calling thread.
-double thread_seconds() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
-}
 
 [[noreturn]] void fail(const std::string& message) {
   std::fprintf(stderr, "bench_ggml_peer: %s\n", message.c_str());
