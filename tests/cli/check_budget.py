@@ -8,10 +8,10 @@ usage: python3 check_budget.py EVAL_BINARY --model M --text FILE --policy budget
 """
 
 import argparse
-import json
 import re
-import subprocess
 import sys
+
+from eval_json import run_eval_json
 
 TOLERANCE = 0.1
 
@@ -31,15 +31,13 @@ def main(argv=None):
     parser.add_argument("--text", required=True)
     parser.add_argument("--policy", action="append", required=True, help="budget:BITS:POLICY or learned:PATH,budget=BITS,...")
     args = parser.parse_args(argv)
-    command = [args.eval_binary, "--model", args.model, "--text", args.text, "--json", "-"]
+    arguments = ["--model", args.model, "--text", args.text]
     for policy in args.policy:
-        command += ["--policy", policy]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        print(f"check_budget: FAIL: {' '.join(command)} exited with {completed.returncode}:\n"
-              f"{completed.stderr}", file=sys.stderr)
+        arguments += ["--policy", policy]
+    report = run_eval_json("check_budget", args.eval_binary, arguments)
+    if report is None:
         return 1
-    rows = json.loads(completed.stdout)["policies"]
+    rows = report["policies"]
     failures = 0 if len(rows) == len(args.policy) else 1
     for row in rows:
         target = target_of(row["policy"])

@@ -10,9 +10,9 @@ usage: python3 check_learned.py EVAL_BINARY --model M --text FILE --stories N
 """
 
 import argparse
-import json
-import subprocess
 import sys
+
+from eval_json import run_eval_json
 
 
 def main(argv=None):
@@ -28,16 +28,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     low, high = (float(x) for x in args.bits.split(","))
     policies = [args.learned] + args.beats + args.also
-    command = [args.eval_binary, "--model", args.model, "--text", args.text, "--stories", args.stories,
-               "--json", "-"]
+    arguments = ["--model", args.model, "--text", args.text, "--stories", args.stories]
     for policy in policies:
-        command += ["--policy", policy]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        print(f"check_learned: FAIL: {' '.join(command)} exited with {completed.returncode}:\n"
-              f"{completed.stderr}", file=sys.stderr)
+        arguments += ["--policy", policy]
+    report = run_eval_json("check_learned", args.eval_binary, arguments)
+    if report is None:
         return 1
-    rows = {row["policy"]: row for row in json.loads(completed.stdout)["policies"]}
+    rows = {row["policy"]: row for row in report["policies"]}
     missing = [p for p in policies if p not in rows]
     if missing:
         print(f"check_learned: FAIL: no row for {missing}", file=sys.stderr)

@@ -6,10 +6,10 @@ usage: python3 check_perplexity.py EVAL_BINARY --model M --text FILE --expected 
 """
 
 import argparse
-import json
 import math
-import subprocess
 import sys
+
+from eval_json import run_eval_json
 
 
 def main(argv=None):
@@ -20,14 +20,10 @@ def main(argv=None):
     parser.add_argument("--expected", type=float, required=True)
     parser.add_argument("--positions", type=int, required=True)
     args = parser.parse_args(argv)
-    command = [args.eval_binary, "--model", args.model, "--text", args.text, "--policy", "fp32",
-               "--json", "-"]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        print(f"check_perplexity: FAIL: {' '.join(command)} exited with "
-              f"{completed.returncode}:\n{completed.stderr}", file=sys.stderr)
+    result = run_eval_json("check_perplexity", args.eval_binary,
+                           ["--model", args.model, "--text", args.text, "--policy", "fp32"])
+    if result is None:
         return 1
-    result = json.loads(completed.stdout)
     measured = result["reference_perplexity"]
     tolerance = 0.5 * 10.0 ** (math.floor(math.log10(abs(args.expected))) - 3)
     print(f"check_perplexity: {result['positions']} positions, FP32 perplexity {measured:.6f}, "

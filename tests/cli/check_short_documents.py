@@ -11,10 +11,10 @@ usage: python3 check_short_documents.py EVAL_BINARY --model NAME --group G [--po
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
+
+from eval_json import run_eval_json
 
 DOCUMENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
                          "short_documents.txt")
@@ -40,13 +40,12 @@ def main(argv=None):
     all_float = [f"static:4,2,{group},w=32,s=4", f"static:2,2,{group},w=64"]
     partly_quantized = f"static:4,2,{group},w=8,s=4"
     policies = all_float + [partly_quantized] + args.policy
-    command = [args.eval_binary, "--model", args.model, "--text", DOCUMENTS, "--json", "-"]
+    arguments = ["--model", args.model, "--text", DOCUMENTS]
     for policy in policies:
-        command += ["--policy", policy]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        fail(f"{' '.join(command)} exited with {completed.returncode}:\n{completed.stderr}")
-    result = json.loads(completed.stdout)
+        arguments += ["--policy", policy]
+    result = run_eval_json("check_short_documents", args.eval_binary, arguments)
+    if result is None:
+        sys.exit(1)
     if result["stories"] != EXPECTED_DOCUMENTS:
         fail(f"scored {result['stories']} documents, expected {EXPECTED_DOCUMENTS}")
     rows = {row["policy"]: row for row in result["policies"]}
