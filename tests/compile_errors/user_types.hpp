@@ -21,8 +21,8 @@ struct SinksWide {
   }
 };
 
-/// A backend of one's own: here the scalar reference under another name.
-struct RenamedScalarBackend {
+/// The vector codec half of a backend: the scalar reference under another name.
+struct RenamedScalarCodec {
   static constexpr std::string_view name() noexcept { return "renamed-scalar"; }
   static constexpr std::size_t alignment() noexcept { return alignof(float); }
   static constexpr bool available() noexcept { return true; }
@@ -43,6 +43,10 @@ struct RenamedScalarBackend {
                    std::span<float> y) {
     kvbits::ScalarBackend::axpy(format, w, in, y);
   }
+};
+
+/// A backend of one's own: the codec above plus the attention row kernels.
+struct RenamedScalarBackend : RenamedScalarCodec {
   static void dot_rows(const kvbits::QuantFormat& format, const float* q, std::size_t n,
                        const std::uint8_t* rows, std::size_t stride, std::size_t count, float* scores) {
     kvbits::ScalarBackend::dot_rows(format, q, n, rows, stride, count, scores);
