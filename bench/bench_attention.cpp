@@ -4,7 +4,9 @@
 // run first for every shape; each cache variant reports its time as a ratio to
 // them (x_fp32, x_fp16) and to a streaming read of the bytes it reads, timed
 // just before it (memory_read/<variant>, x_read). The part_ rows time the
-// backend's row kernels alone.
+// backend's row kernels alone. The paired/ rows time a cache and its baseline
+// in alternation, each read cold, with the default page planes and with 64 KiB
+// ones (_plane64k).
 // Then the adaptive cache: attention with per-token statistics on vs off, and
 // a stories260K-shaped decode step's appends with and without decision ages
 // against its attention, also with bench_model's tiered policy against the
@@ -207,14 +209,17 @@ struct MixedPolicy {
   }
 };
 
-// One KV head of `tokens` random tokens under `policy`; rng is left after the tokens.
+// One KV head of `tokens` random tokens under `policy`, pages of `plane_bytes` per plane; rng is
+// left after the tokens.
 template <class Policy>
-kvbits::QuantizedKVCache<Policy, kvbits::DefaultBackend> make_cache(std::size_t d, std::size_t tokens,
-                                                                    Policy policy, std::mt19937& rng) {
+kvbits::QuantizedKVCache<Policy, kvbits::DefaultBackend> make_cache(
+    std::size_t d, std::size_t tokens, Policy policy, std::mt19937& rng,
+    std::size_t plane_bytes = kvbits::kDefaultPagePlaneBytes) {
   kvbits::CacheOptions options;
   options.kv_heads = 1;
   options.head_dim = d;
   options.capacity = tokens;
+  options.page_plane_bytes = plane_bytes;
   kvbits::QuantizedKVCache<Policy, kvbits::DefaultBackend> cache(options, policy);
   for (std::size_t t = 0; t < tokens; ++t) {
     const auto k = random_vector(rng, d);
@@ -262,11 +267,12 @@ void bench_cache_read(benchmark::State& state, std::size_t d, std::size_t tokens
 // machine whose memory bandwidth drifts with other jobs, the per-iteration
 // pairing keeps the ratio (x_base) meaningful where separately timed rows drift.
 template <std::size_t D, class T, class Policy>
-void bench_paired(benchmark::State& state, std::size_t tokens, Policy policy) {
+void bench_paired(benchmark::State& state, std::size_t tokens, Policy policy,
+                  std::size_t plane_bytes = kvbits::kDefaultPagePlaneBytes) {
   std::mt19937 rng(1);
   const auto keys = random_stored<T>(rng, tokens * D);
   const auto values = random_stored<T>(rng, tokens * D);
-  auto cache = make_cache(D, tokens, policy, rng);
+  auto cache = make_cache(D, tokens, policy, rng, plane_bytes);
   const auto q = random_vector(rng, D);
   std::vector<float> scores(tokens), out(D);
   cache.attend(0, q, out);
@@ -527,6 +533,23 @@ int main(int argc, char** argv) {
   }
   benchmark::RegisterBenchmark("paired/mixed_2_4_8_vs_fp32/d128/N32768", [](benchmark::State& s) {
     bench_paired<128, float>(s, 32768, MixedPolicy{});
+  });
+  // The same cold pairs with 64 KiB page planes (CacheOptions::page_plane_bytes): a 32-bit page
+  // of 128 tokens instead of 32, a 16-bit one of 256 instead of 64, a 4-bit one of 960 instead of 240.
+  constexpr std::size_t kLargePlane = 65536;
+  for (std::size_t tokens : {32768u, 131072u}) {
+    const std::string suffix = "/d128/N" + std::to_string(tokens);
+    benchmark::RegisterBenchmark(
+        ("paired/static32_plane64k_vs_fp32" + suffix).c_str(), [tokens](benchmark::State& s) {
+          bench_paired<128, float>(s, tokens, kvbits::StaticPolicy{{32, 32}}, kLargePlane);
+        });
+    benchmark::RegisterBenchmark(
+        ("paired/static16_plane64k_vs_fp16" + suffix).c_str(), [tokens](benchmark::State& s) {
+          bench_paired<128, std::uint16_t>(s, tokens, kvbits::StaticPolicy{{16, 16}}, kLargePlane);
+        });
+  }
+  benchmark::RegisterBenchmark("paired/static4_plane64k_vs_fp32/d128/N32768", [](benchmark::State& s) {
+    bench_paired<128, float>(s, 32768, kvbits::StaticPolicy{{4, 4}}, kLargePlane);
   });
   for (int bits : {2, 4, 8, 16, 32}) {
     const std::string suffix = "/bits" + std::to_string(bits) + "/d128/N32768";

@@ -77,6 +77,7 @@ constexpr double kReceivedSumTolerance = 1e-4;      // sum of received probabili
 constexpr double kTransformNoOpTolerance32 = 1e-5;  // transform on/off at 32 bits
 constexpr double kTransformNoOpTolerance16 =
     4e-3;  // 16-bit attention vs FP32, keys with a x40 outlier channel (plain: ~2e-3)
+constexpr double kPageOrderTolerance = 1e-5;  // same cache at two page sizes (online-softmax order)
 
 // A policy that returns a scripted decision per position and records every call.
 struct ScriptedPolicy {
@@ -670,6 +671,19 @@ TEST_CASE("bad cache options are rejected by name", "[cache]") {
   o = base;
   o.value.transform = KeyTransform::channel_scale;
   expect(o, Errc::unsupported, "keys only");
+  for (std::size_t bytes :
+       {std::size_t{0}, std::size_t{2048}, std::size_t{12288}, std::size_t{65535}, std::size_t{1} << 21}) {
+    o = base;
+    o.page_plane_bytes = bytes;
+    expect(o, Errc::invalid_argument,
+           "page_plane_bytes " + std::to_string(bytes) + " must be a power of two in [4096, 1048576]");
+  }
+  for (std::size_t bytes : {kvbits::kMinPagePlaneBytes, kvbits::kMaxPagePlaneBytes}) {
+    o = base;
+    o.page_plane_bytes = bytes;
+    Cache bounds(o);
+    CHECK(bounds.options().page_plane_bytes == bytes);
+  }
 
   // Channel scales: only with the transform, only before tokens, only positive.
   Cache plain(base);
@@ -790,4 +804,87 @@ TEMPLATE_TEST_CASE("attend with attention statistics and decision ages does not 
   }
   CHECK(allocation_count.load() == start);
   CHECK(cache.attention_stats(0, 10).queries == 7);
+}
+
+TEST_CASE("page tokens follow the page plane bytes", "[cache]") {
+  using kvbits::detail::page_tokens_for;
+  const std::size_t large = std::size_t{1} << 20;  // a capacity that never limits the page
+  // The default is the page size of every cache before the option: clamp(16384 / row, 16, 1024),
+  // a multiple of 16, at most the capacity rounded up to 16.
+  CHECK(kvbits::CacheOptions{}.page_plane_bytes == 16384);
+  for (std::size_t row = 1; row <= 2048; ++row) {
+    for (std::size_t capacity : {std::size_t{1}, std::size_t{100}, std::size_t{1000}, large}) {
+      std::size_t before = std::clamp<std::size_t>(16384 / row, 16, 1024);
+      before = std::min(before - before % 16, (capacity + 15) / 16 * 16);
+      INFO("row " << row << " capacity " << capacity << " expected " << before);
+      REQUIRE(page_tokens_for(row, capacity, kvbits::kDefaultPagePlaneBytes) == before);
+    }
+  }
+  // head_dim 128 rows: 32-bit 512 bytes, 16-bit 256, 4-bit 64 codes + 4 metadata.
+  CHECK(page_tokens_for(512, large, 65536) == 128);
+  CHECK(page_tokens_for(256, large, 65536) == 256);
+  CHECK(page_tokens_for(68, large, 65536) == 960);
+  CHECK(page_tokens_for(68, large, 4096) == 48);
+  // At least 16 slots however wide the row; narrow rows are counted as 16 bytes.
+  CHECK(page_tokens_for(2048, large, 4096) == 16);
+  CHECK(page_tokens_for(6, large, 65536) == 4096);
+  CHECK(page_tokens_for(6, large, std::size_t{1} << 20) == 65536);
+  CHECK(page_tokens_for(68, 100, 65536) == 112);
+}
+
+TEMPLATE_TEST_CASE("larger page planes change the page size and not the attention", "[cache]",
+                   KVBITS_TEST_BACKENDS) {
+  const std::size_t d = 128, kv_heads = 2, heads = 4, tokens = 1000;
+  const std::size_t width = kv_heads * d;
+  struct Case {
+    int bits;
+    std::size_t page16k, page64k;  // slots per page at 16 and 64 KiB planes
+  };
+  for (const Case c : {Case{32, 32, 128}, Case{16, 64, 256}, Case{4, 240, 960}}) {
+    CAPTURE(c.bits);
+    std::mt19937 rng(22);
+    auto o = make_options(kv_heads, d, 4096);
+    auto large = o;
+    large.page_plane_bytes = 65536;
+    using Cache = QuantizedKVCache<StaticPolicy, TestType>;
+    Cache small_pages(o, StaticPolicy{{c.bits, c.bits}});
+    Cache large_pages(large, StaticPolicy{{c.bits, c.bits}});
+
+    // One token reserves one page of its stream: the difference is the larger page's extra
+    // slots (their K/V rows and slot map entries).
+    const auto k0 = random_vector(rng, width);
+    const auto v0 = random_vector(rng, width);
+    small_pages.append(0, k0, v0);
+    large_pages.append(0, k0, v0);
+    const std::size_t row = kvbits::packed_size(QuantFormat{c.bits, 0, kvbits::Scheme::asymmetric}, d);
+    const std::size_t extra_slots = c.page64k - c.page16k;
+    CHECK(large_pages.memory().total.reserved_bytes - small_pages.memory().total.reserved_bytes ==
+          extra_slots * (kv_heads * 2 * row + sizeof(std::uint32_t)));
+
+    for (std::size_t t = 1; t < tokens; ++t) {
+      const auto k = random_vector(rng, width);
+      const auto v = random_vector(rng, width);
+      small_pages.append(0, k, v);
+      large_pages.append(0, k, v);
+    }
+    CHECK(large_pages.memory().total.bytes == small_pages.memory().total.bytes);
+    const auto serial = [](std::size_t count, auto&& unit) {
+      for (std::size_t u = 0; u < count; ++u) unit(u);
+    };
+    auto scratch = large_pages.attention_scratch();
+    for (int step = 0; step < 3; ++step) {
+      const auto q = random_vector(rng, heads * d, 3.0f);
+      std::vector<float> expected(q.size()), out(q.size()), with_scratch(q.size()), split(q.size());
+      std::vector<float> expected_received(tokens), received(tokens);
+      small_pages.attend(0, q, expected, expected_received);
+      large_pages.attend(0, q, out, received);
+      CHECK(relative_error(out, expected) < kPageOrderTolerance);
+      CHECK(relative_error(received, expected_received) < kPageOrderTolerance);
+      large_pages.attend(0, q, with_scratch, scratch);
+      CHECK(with_scratch == out);
+      // More tasks than KV heads: each head's pages split into ranges.
+      large_pages.attend_parallel(0, q, split, 2 * kv_heads, serial);
+      CHECK(relative_error(split, expected) < kPageOrderTolerance);
+    }
+  }
 }

@@ -31,6 +31,7 @@ using kvbits::CacheOptions;
 using kvbits::Errc;
 using kvbits::QuantizedKVCache;
 using kvbits::detail::SplitMix64;
+using kvbits::test::as_version1;
 using kvbits::test::fill_cache;
 using kvbits::test::load_le;
 using kvbits::test::recompute_checksums;
@@ -473,7 +474,7 @@ TEST_CASE("a corrupted section is named in the error", "[cache_file]") {
   };
   require_rejected(target.cache, flip(0), Errc::corrupt_data, "not a kvbits cache file");
   require_rejected(target.cache, flip(8), Errc::unsupported,
-                   "cache file version 17; this build reads version 1");
+                   "cache file version 18; this build reads versions 1 to 2");
   const Section head = find_section(small.file, "HEAD");
   require_rejected(target.cache, flip(head.payload + 3), Errc::corrupt_data,
                    "checksum mismatch in the header");
@@ -555,6 +556,13 @@ TEST_CASE("impossible values behind a valid checksum are errors", "[cache_file]"
     require_rejected(target.cache, edit(statistics, 2, 4), Errc::corrupt_data, "statistics flag 2");
     const std::size_t widths = head.payload + 8 * kvbits::kCacheFileOptionFields + 4;
     require_rejected(target.cache, edit(widths, 7, 4), Errc::unsupported, "the file's widths (7,3,4");
+    // The last option field: a well-formed file of a cache with other (or impossible) pages.
+    const std::size_t plane = head.payload + 8 * (kvbits::kCacheFileOptionFields - 1);
+    REQUIRE(plane == kvbits::test::kPagePlaneFieldOffset);
+    REQUIRE(load_le(file, plane, 8) == 16384);
+    require_rejected(target.cache, edit(plane, 32768, 8), Errc::invalid_argument,
+                     "with page_plane_bytes 32768, this cache has page_plane_bytes 16384");
+    require_rejected(target.cache, edit(plane, 3, 8), Errc::invalid_argument, "with page_plane_bytes 3,");
     const Section end = find_section(file, "END ");
     require_rejected(target.cache, edit(end.payload, 5, 8), Errc::corrupt_data, "counts 5 tokens");
     const Section plcy = find_section(file, "PLCY");
@@ -614,6 +622,9 @@ TEST_CASE("a file saved from another cache shape or policy is a mismatch", "[cac
   changed = o;
   changed.value.scheme = kvbits::Scheme::symmetric;
   reject(changed, policy, "value.scheme");
+  changed = o;
+  changed.page_plane_bytes = 65536;
+  reject(changed, policy, "with page_plane_bytes 16384, this cache has page_plane_bytes 65536");
   reject(o, kvbits::parse_tiers("2=16/16,6=8/8,*=4/2,k+=0.1"),
          "with decision ages 2,4, this cache has decision ages 2,6");
   reject(o, kvbits::parse_tiers("2=16/16,4=8/8,*=4/2"),
@@ -626,6 +637,69 @@ TEST_CASE("a file saved from another cache shape or policy is a mismatch", "[cac
   QuantizedKVCache<kvbits::StaticPolicy> fixed(o, kvbits::StaticPolicy{{8, 8}});
   require_rejected(fixed, small.file, Errc::invalid_argument,
                    "decision ages 2,4, this cache has decision ages none");
+}
+
+TEST_CASE("a cache with 64 KiB page planes round-trips and its file records them", "[cache_file]") {
+  CacheOptions o = shape_options(2, 2, 64, 700);
+  o.residual_window = 3;
+  o.sink_tokens = 1;
+  o.page_plane_bytes = 65536;
+  // 300 tokens fill more than one 64 KiB page of the 16/16 and 32/32 streams (64 and 128 slots).
+  const kvbits::TieredPolicy policy = kvbits::parse_tiers("4=32/32,8=16/16,*=4/4");
+  check_round_trip(o, policy, 300, 100);
+
+  QuantizedKVCache<kvbits::TieredPolicy> original(o, policy);
+  SplitMix64 random(3);
+  fill_cache(original, 40, random);
+  const std::string file = saved_bytes(original);
+  CHECK(load_le(file, 8, 4) == kvbits::kCacheFileVersion);
+  CHECK(load_le(file, kvbits::test::kPagePlaneFieldOffset, 8) == 65536);
+  // A cache with the default planes would not continue the same way: the file says so.
+  CacheOptions default_planes = o;
+  default_planes.page_plane_bytes = kvbits::kDefaultPagePlaneBytes;
+  QuantizedKVCache<kvbits::TieredPolicy> other(default_planes, policy);
+  require_rejected(other, file, Errc::invalid_argument,
+                   "with page_plane_bytes 65536, this cache has page_plane_bytes 16384");
+}
+
+TEST_CASE("a version-1 cache file loads as a cache with 16 KiB page planes", "[cache_file]") {
+  const SmallFile small;  // the default page planes
+  const std::string old = as_version1(small.file);
+  REQUIRE(load_le(small.file, 8, 4) == 2);
+  REQUIRE(load_le(old, 8, 4) == 1);
+  REQUIRE(old.size() == small.file.size() - 8);
+  REQUIRE(sections_of(old).size() == sections_of(small.file).size());
+
+  SmallFile target;  // other contents
+  load_bytes(target.cache, old);
+  CHECK(saved_bytes(target.cache) == small.file);  // saved again as version 2
+  check_same_contents(target.cache, small.cache);
+  const std::vector<float> q = query_for(kvbits::test::tiered_file_options(), 7);
+  CHECK(attend_all(target.cache, q) == attend_all(small.cache, q));
+
+  // Version 1 means 16 KiB planes: a cache with other planes rejects the file by that field.
+  CacheOptions large = kvbits::test::tiered_file_options();
+  large.page_plane_bytes = 65536;
+  kvbits::test::TieredFileCache other(large, kvbits::test::tiered_file_policy());
+  require_rejected(other, old, Errc::invalid_argument,
+                   "with page_plane_bytes 16384, this cache has page_plane_bytes 65536");
+
+  // A version-2 file labelled version 1 (and the reverse) leaves HEAD's fields misread: corrupt.
+  std::string relabelled = small.file;
+  store_le(relabelled, 8, 1, 4);
+  // Read as version 1, the page plane (16384) is taken for the width count.
+  require_rejected(target.cache, relabelled, Errc::corrupt_data, "width count 16384 cannot fit in HEAD");
+  relabelled = old;
+  store_le(relabelled, 8, 2, 4);
+  // Read as version 2, HEAD's later fields shift by 8 bytes until one is impossible.
+  require_rejected(target.cache, relabelled, Errc::corrupt_data, "statistics flag 2 is not 0 or 1");
+
+  // Truncated anywhere up to the first layer, or past it, a version-1 file is corrupt.
+  const std::size_t header_end = find_section(old, "PLCY").end();
+  for (std::size_t n = 0; n < old.size(); n += n < header_end ? 1 : 29) {
+    INFO("version-1 file truncated to " << n << " of " << old.size() << " bytes");
+    require_rejected(target.cache, old.substr(0, n), Errc::corrupt_data, "truncated");
+  }
 }
 
 TEST_CASE("cache files seed the cache-file fuzzer", "[cache_file]") {
@@ -648,6 +722,7 @@ TEST_CASE("cache files seed the cache-file fuzzer", "[cache_file]") {
   const std::string budget_file = saved_bytes(budget);
   save("tiered_9_tokens", tiered_file);
   save("budget_14_tokens", budget_file);
+  save("tiered_9_tokens_version1", as_version1(tiered_file));
 
   kvbits::test::TieredFileCache tiered_copy(kvbits::test::tiered_file_options(),
                                             kvbits::test::tiered_file_policy());

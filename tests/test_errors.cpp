@@ -401,6 +401,10 @@ TEST_CASE("E01 the constructor rejects options and decision ages that break a ru
     options.capacity = std::numeric_limits<std::uint32_t>::max();
     rejects(options, "exceeds the 32-bit token index");
   }
+  SECTION("page_plane_bytes") {
+    options.page_plane_bytes = 12288;
+    rejects(options, "page_plane_bytes 12288 must be a power of two");
+  }
   SECTION("group size") {
     options.value.group_size = 12;
     rejects(options, "value.group_size 12");

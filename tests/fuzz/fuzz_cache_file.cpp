@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // libFuzzer target for the cache-file loader: any input must either load or throw
 // kvbits::Error and leave the destination cache as it was; a loaded cache must save back to
-// exactly the input's bytes and keep working (attend, read_token, append with its decisions).
+// exactly the input's bytes (a version-1 input: to its version-2 form) and keep working
+// (attend, read_token, append with its decisions).
 // Each input is tried twice, as given and with every section's checksum recomputed, so
 // mutations also reach the checks behind the checksums, and into both caches of
 // tests/support/cache_file_cases.hpp, whose files tests/test_cache_file.cpp writes as the seed
@@ -56,7 +57,10 @@ void try_load(const Destination<Cache>& destination, const std::string& input) {
     return;
   }
   // Outside the try: an exception from here on is a bug and terminates the run.
-  if (input.compare(0, static_cast<std::size_t>(in.tellg()), kvbits::test::saved_bytes(cache)) != 0)
+  const std::string saved = kvbits::test::saved_bytes(cache);
+  const bool version1 = kvbits::test::load_le(input, 8, 4) == 1;  // loaded, so 12 bytes are there
+  if (input.compare(0, static_cast<std::size_t>(in.tellg()),
+                    version1 ? kvbits::test::as_version1(saved) : saved) != 0)
     std::abort();
   const kvbits::CacheOptions& o = cache.options();
   const std::size_t width = o.kv_heads * o.head_dim;

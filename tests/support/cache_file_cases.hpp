@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kvbits/cache/cache_file.hpp"
 #include "kvbits/cache/quantized_kv_cache.hpp"
 #include "kvbits/core/checksum.hpp"
 #include "kvbits/core/random.hpp"
@@ -154,6 +155,23 @@ inline void recompute_checksums(std::string& file) {
     store_le(file, at + framed, checksum.value(), 8);
     at += framed + 8;
   }
+}
+
+/// Offset of HEAD's page_plane_bytes in a version-2 cache file: the 12-byte magic and version,
+/// HEAD's tag and length, then the option fields before it.
+inline constexpr std::size_t kPagePlaneFieldOffset = 12 + 12 + 8 * (kCacheFileOptionFields - 1);
+
+/**
+ * The version-1 image of `file`, a version-2 cache file of a cache with 16384-byte page planes:
+ * the same bytes without HEAD's page_plane_bytes field, version 1, HEAD's length and every
+ * checksum rewritten. What that cache would have saved before the field existed.
+ */
+inline std::string as_version1(const std::string& file) {
+  std::string old = file.substr(0, kPagePlaneFieldOffset) + file.substr(kPagePlaneFieldOffset + 8);
+  store_le(old, 8, 1, 4);
+  store_le(old, 16, load_le(file, 16, 8) - 8, 8);
+  recompute_checksums(old);
+  return old;
 }
 
 }  // namespace kvbits::test

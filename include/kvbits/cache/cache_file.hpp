@@ -32,15 +32,16 @@
 namespace kvbits {
 
 /**
- * Cache file, version 1: the whole state of a QuantizedKVCache, written by
+ * Cache file, version 2: the whole state of a QuantizedKVCache, written by
  * QuantizedKVCache::save and read by load. Binary, little-endian, no padding;
  * f32 are IEEE-754 bit patterns and packed rows are the bytes the cache stores
  * (codec/format.hpp), so kvbits reads and writes them on little-endian hosts only.
  * ```
- * u8[8] magic "KVBCACHE", u32 version (1)
+ * u8[8] magic "KVBCACHE", u32 version (2)
  * sections, each: u32 tag | u64 payload bytes | payload | u64 WordChecksum of tag, length, payload
- *  HEAD  12 x u64 options: layers, kv_heads, head_dim, capacity, residual_window, sink_tokens,
- *                          key group_size, scheme, transform, then the same for values
+ *  HEAD  13 x u64 options: layers, kv_heads, head_dim, capacity, residual_window, sink_tokens,
+ *                          key group_size, scheme, transform, then the same for values,
+ *                          page_plane_bytes
  *        u32 W, W x u32 supported widths; stream s holds widths (s / W, s % W), stream W*W the float area
  *        u64 sinks, u64 window (effective), u32 A, A x u64 the policy's decision ages
  *        u32 statistics kept (0 or 1), u32 D, D bytes the policy's describe() (may be empty)
@@ -56,6 +57,10 @@ namespace kvbits {
  *        f32[n] sum, sum_squares, max, last, u32[n] first query, first sample
  *  END   u64 tokens of all layers
  * ```
+ * Version 1 is the same but for HEAD's 12 option fields: it predates page_plane_bytes, and its
+ * caches all had 16384-byte planes, so a version-1 file loads into a cache with
+ * page_plane_bytes 16384 (the default) and saves back as version 2.
+ *
  * Every count is checked before it sizes anything, so no allocation exceeds
  * what the destination cache could hold. Errors: Error(corrupt_data) for a
  * broken file (bad magic, truncation, checksum mismatch, sections out of
@@ -68,10 +73,11 @@ namespace kvbits {
  * Error(io_error) when the stream fails.
  */
 inline constexpr std::array<char, 8> kCacheFileMagic = {'K', 'V', 'B', 'C', 'A', 'C', 'H', 'E'};
-inline constexpr std::uint32_t kCacheFileVersion = 1;             ///< the version this build writes and reads
+inline constexpr std::uint32_t kCacheFileVersion = 2;             ///< the version this build writes
+inline constexpr std::uint32_t kOldestCacheFileVersion = 1;       ///< the oldest version it reads
 inline constexpr std::size_t kMaxCacheFileHeaderBytes = 1 << 20;  ///< longest HEAD payload accepted
 inline constexpr std::size_t kMaxCacheFilePolicyBytes = 1 << 20;  ///< longest PLCY payload accepted
-inline constexpr std::size_t kCacheFileOptionFields = 12;         ///< u64 option fields of HEAD
+inline constexpr std::size_t kCacheFileOptionFields = 13;         ///< u64 option fields of HEAD (v1: 12)
 
 namespace detail {
 
@@ -83,6 +89,9 @@ inline constexpr std::uint32_t kPolicyTag = section_tag("PLCY");
 inline constexpr std::uint32_t kLayerTag = section_tag("LAYR");
 inline constexpr std::uint32_t kStreamTag = section_tag("STRM");
 inline constexpr std::uint32_t kEndTag = section_tag("END ");
+
+/// The page plane of every version-1 file: the format predates the option.
+inline constexpr std::uint64_t kVersion1PagePlaneBytes = 16384;
 
 /// Bytes of one notes-ring entry in a file: position, token id, feature count, features.
 inline constexpr std::size_t kNoteFileBytes = 8 + 4 + 4 + 4 * kMaxTokenFeatures;
@@ -100,15 +109,17 @@ struct CacheFileHeader {
 
 /// Names of the option fields, in file order.
 inline constexpr std::array<std::string_view, kCacheFileOptionFields> kOptionFieldNames = {
-    "layers",          "kv_heads",         "head_dim",       "capacity",
-    "residual_window", "sink_tokens",      "key.group_size", "key.scheme",
-    "key.transform",   "value.group_size", "value.scheme",   "value.transform"};
+    "layers",       "kv_heads",        "head_dim",        "capacity",      "residual_window",
+    "sink_tokens",  "key.group_size",  "key.scheme",      "key.transform", "value.group_size",
+    "value.scheme", "value.transform", "page_plane_bytes"};
+static_assert(!kOptionFieldNames.back().empty(), "name every option field");
 
 inline std::array<std::uint64_t, kCacheFileOptionFields> option_fields(const CacheOptions& o) {
   const auto n = [](auto v) { return static_cast<std::uint64_t>(v); };
   return {n(o.layers),          n(o.kv_heads),         n(o.head_dim),       n(o.capacity),
           n(o.residual_window), n(o.sink_tokens),      n(o.key.group_size), n(o.key.scheme),
-          n(o.key.transform),   n(o.value.group_size), n(o.value.scheme),   n(o.value.transform)};
+          n(o.key.transform),   n(o.value.group_size), n(o.value.scheme),   n(o.value.transform),
+          n(o.page_plane_bytes)};
 }
 
 /// The header a cache with these parts writes, and expects of a file it loads.
@@ -141,9 +152,13 @@ inline std::vector<std::byte> encode_header(const CacheFileHeader& header) {
   return std::move(out.bytes());
 }
 
-inline CacheFileHeader decode_header(ByteReader& in) {
+/// Reads HEAD of a file of `version` (kOldestCacheFileVersion .. kCacheFileVersion).
+inline CacheFileHeader decode_header(ByteReader& in, std::uint32_t version) {
   CacheFileHeader header;
-  for (std::uint64_t& field : header.options) field = in.u64("option field");
+  // Version 1 ends its option fields before page_plane_bytes, the last one.
+  const std::size_t fields = version == 1 ? kCacheFileOptionFields - 1 : kCacheFileOptionFields;
+  for (std::size_t i = 0; i < fields; ++i) header.options[i] = in.u64("option field");
+  if (version == 1) header.options[kCacheFileOptionFields - 1] = kVersion1PagePlaneBytes;
   const std::uint32_t widths = in.u32("width count");
   if (widths > in.remaining() / 4) in.fail("width count " + std::to_string(widths) + " cannot fit in HEAD");
   for (std::uint32_t i = 0; i < widths; ++i) header.widths.push_back(in.u32("width"));
@@ -417,17 +432,19 @@ void read_cache_file(std::istream& in, std::string_view source, const CacheOptio
       std::string_view(kCacheFileMagic.data(), kCacheFileMagic.size())) {
     fields.fail("not a kvbits cache file (its first 8 bytes are not \"KVBCACHE\")");
   }
-  if (const std::uint32_t version = fields.u32("version"); version != kCacheFileVersion) {
-    fields.fail(Errc::unsupported, "cache file version " + std::to_string(version) +
-                                       "; this build reads version " + std::to_string(kCacheFileVersion));
+  const std::uint32_t version = fields.u32("version");
+  if (version < kOldestCacheFileVersion || version > kCacheFileVersion) {
+    fields.fail(Errc::unsupported,
+                "cache file version " + std::to_string(version) + "; this build reads versions " +
+                    std::to_string(kOldestCacheFileVersion) + " to " + std::to_string(kCacheFileVersion));
   }
 
   const std::vector<std::byte> head =
       reader.section(kHeaderTag, kMaxCacheFileHeaderBytes, "the header (HEAD)");
   ByteReader head_fields(head, source);
   const bool statistics = layers[0].store.keeps_statistics();
-  require_same_header(decode_header(head_fields), cache_file_header(options, schedule, statistics, policy),
-                      reader);
+  require_same_header(decode_header(head_fields, version),
+                      cache_file_header(options, schedule, statistics, policy), reader);
 
   const std::vector<std::byte> state =
       reader.section(kPolicyTag, kMaxCacheFilePolicyBytes, "the policy state (PLCY)");
@@ -466,9 +483,13 @@ void read_cache_file(std::istream& in, std::string_view source, const CacheOptio
  */
 template <class Write>
 void write_file(const std::filesystem::path& path, Write&& write) {
+  // Appended, not "'" + path.string(): GCC 12 at -O3 warns (-Wrestrict, a false positive) on
+  // operator+(const char*, std::string&&) once this is inlined into a caller.
+  std::string name(1, '\'');
+  name.append(path.string()).push_back('\'');
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  require(static_cast<bool>(out), Errc::io_error, "cannot open '" + path.string() + "' for writing");
-  write(out, "'" + path.string() + "'");
+  require(static_cast<bool>(out), Errc::io_error, "cannot open " + name + " for writing");
+  write(out, name);
 }
 
 /**

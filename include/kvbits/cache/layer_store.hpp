@@ -53,8 +53,8 @@ class LayerStore {
       const QuantFormat key = side_format(options.key, bits.key_bits);
       const QuantFormat value = side_format(options.value, bits.value_bits);
       const std::size_t widest = std::max(packed_size(key, d), packed_size(value, d));
-      streams_[s].configure(key, value, d, options.kv_heads, page_tokens_for(widest, options.capacity),
-                            alignment);
+      streams_[s].configure(key, value, d, options.kv_heads,
+                            page_tokens_for(widest, options.capacity, options.page_plane_bytes), alignment);
     }
     streams_[kResidualStream].configure(side_format(options.key, 32), side_format(options.value, 32), d,
                                         options.kv_heads, std::max<std::size_t>(residual_slots, 1),

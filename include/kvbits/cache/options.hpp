@@ -32,6 +32,13 @@ struct KVCodecOptions {
   KeyTransform transform = KeyTransform::none;  ///< basis change before quantization
 };
 
+/// Bytes of a page plane (one KV head's key or value rows of one page) unless set otherwise:
+/// small enough that a page's rows stay in L1/L2 while every query head of a GQA group reads them.
+inline constexpr std::size_t kDefaultPagePlaneBytes = 16384;
+/// Smallest and largest page plane a cache accepts.
+inline constexpr std::size_t kMinPagePlaneBytes = 4096;
+inline constexpr std::size_t kMaxPagePlaneBytes = std::size_t{1} << 20;
+
 /// Run-time configuration of a QuantizedKVCache. Validated by its constructor.
 struct CacheOptions {
   std::size_t layers = 1;     ///< transformer layers, each with its own token stream
@@ -46,6 +53,13 @@ struct CacheOptions {
   std::size_t sink_tokens = 0;
   KVCodecOptions key{};    ///< key codec
   KVCodecOptions value{};  ///< value codec
+  /// Bytes of one page plane, the rows of one KV head's keys (or values) in a page: a power
+  /// of two in [4096, 1 MiB]; a page holds about this many bytes per plane, and at least 16
+  /// tokens. Larger planes stream faster from DRAM over long contexts (attention switches pages
+  /// less often), but a stream's last page is reserved whole, so each stream in use may hold up
+  /// to one plane of unused room per layer, KV head and K/V. Many short sequences want small
+  /// planes; few long ones large planes.
+  std::size_t page_plane_bytes = kDefaultPagePlaneBytes;
 };
 
 /// Largest head vector a cache stores.
@@ -104,6 +118,11 @@ inline void validate_cache_options(const CacheOptions& options) {
           "capacity " + std::to_string(options.capacity) + " exceeds the 32-bit token index");
   validate_codec_options(options.key, options.head_dim, "key");
   validate_codec_options(options.value, options.head_dim, "value");
+  require(std::has_single_bit(options.page_plane_bytes) && options.page_plane_bytes >= kMinPagePlaneBytes &&
+              options.page_plane_bytes <= kMaxPagePlaneBytes,
+          Errc::invalid_argument,
+          "page_plane_bytes " + std::to_string(options.page_plane_bytes) + " must be a power of two in [" +
+              std::to_string(kMinPagePlaneBytes) + ", " + std::to_string(kMaxPagePlaneBytes) + "]");
 }
 
 /// Sinks the cache keeps: min(sink_tokens, capacity).

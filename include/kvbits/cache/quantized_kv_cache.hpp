@@ -462,7 +462,8 @@ class QuantizedKVCache {
    * cache held are not restored. Strong guarantee: on any error the cache is unchanged.
    * @param in a binary stream positioned at the file.
    * @throws Error(corrupt_data) for a broken file (bad magic, truncation, checksum mismatch,
-   *         impossible values), Error(unsupported) for another format version or width table,
+   *         impossible values), Error(unsupported) for a format version this build does not
+   *         read (kOldestCacheFileVersion to kCacheFileVersion) or another width table,
    *         Error(invalid_argument) for a file saved from a cache with other options or another
    *         policy, Error(io_error) when the stream fails, std::bad_alloc.
    */

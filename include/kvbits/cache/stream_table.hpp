@@ -15,10 +15,6 @@ inline constexpr std::size_t kPairStreams = kSupportedBits.size() * kSupportedBi
 inline constexpr std::size_t kResidualStream = kPairStreams;
 inline constexpr std::size_t kStreamCount = kPairStreams + 1;
 
-/// Bytes of one kv head's key (or value) rows in a page; sized so that a page's
-/// rows stay in L1/L2 while every query head of a GQA group reads them.
-inline constexpr std::size_t kPagePlaneBytes = 16384;
-
 /// Stream holding tokens decided as `bits` (both widths supported).
 constexpr std::size_t pair_stream(const BitDecision& bits) noexcept {
   return bits_index(bits.key_bits) * kSupportedBits.size() + bits_index(bits.value_bits);
@@ -30,9 +26,15 @@ constexpr BitDecision stream_bits(std::size_t stream) noexcept {
   return {kSupportedBits[stream / kSupportedBits.size()], kSupportedBits[stream % kSupportedBits.size()]};
 }
 
-/// Slots per page for rows of `widest_row` bytes: about kPagePlaneBytes per head plane.
-inline std::size_t page_tokens_for(std::size_t widest_row, std::size_t capacity) noexcept {
-  std::size_t tokens = std::clamp<std::size_t>(kPagePlaneBytes / widest_row, 16, 1024);
+/**
+ * Slots per page for rows of `widest_row` bytes: about `plane_bytes` (CacheOptions::page_plane_bytes)
+ * per head plane, a multiple of 16, at least 16 and at most the capacity rounded up to 16. No row
+ * counts as narrower than 16 bytes, which bounds the pages of rows of a few bytes: at most
+ * plane_bytes / 16 slots, 1024 with the default planes.
+ */
+inline std::size_t page_tokens_for(std::size_t widest_row, std::size_t capacity,
+                                   std::size_t plane_bytes) noexcept {
+  std::size_t tokens = std::clamp<std::size_t>(plane_bytes / widest_row, 16, plane_bytes / 16);
   tokens -= tokens % 16;
   const std::size_t capacity_rounded = (capacity + 15) / 16 * 16;
   return std::min(tokens, capacity_rounded);
