@@ -966,6 +966,76 @@ TEST_CASE("xsimd dot_rows with several groups per row applies each group's param
   }
 }
 
+TEMPLATE_TEST_CASE("several-query row kernels give each query exactly its own call's result",
+                   "[codec][rows][gqa]", kvbits::ScalarBackend, kvbits::XsimdBackend) {
+  // The query heads of one KV head share its rows (grouped-query attention): dot_rows_multi and
+  // axpy_rows_multi decode each row once for all of them, and each query's scores and sums must be
+  // bit for bit those of dot_rows / axpy_rows on its own. 37 rows (two batches of 16 and a tail),
+  // padded rows, score and weight strides wider than the rows, 1 to 9 queries (more than one pass
+  // of the shared kernels), and an all-zero query that the integer grid rejects.
+  constexpr std::size_t kRows = 37;
+  constexpr std::size_t kPadding = 5;
+  constexpr std::size_t kScoreStride = kRows + 3;
+  constexpr float kUntouched = -1234.5f;
+  std::uint32_t seed = 600;
+  for (int bits : {2, 3, 4, 8, 16, 32}) {
+    for (std::size_t group : {std::size_t{32}, std::size_t{64}, std::size_t{128}, std::size_t{0}}) {
+      for (Scheme scheme : kSchemes) {
+        for (std::size_t n : {std::size_t{64}, std::size_t{128}}) {
+          const QuantFormat format{bits, group, scheme};
+          if (!valid_combination(format, n)) continue;
+          const std::size_t row_bytes = kvbits::packed_size(format, n);
+          const std::size_t stride = row_bytes + kPadding;
+          std::vector<std::uint8_t> rows(kRows * stride, 0xEE);
+          for (std::size_t r = 0; r < kRows; ++r) {
+            const auto x = make_vector(r % 3 == 0 ? Kind::outliers : Kind::random, n, seed++);
+            TestType::encode(format, x, std::span(rows).subspan(r * stride, row_bytes));
+          }
+          for (std::size_t queries : {1u, 2u, 3u, 4u, 5u, 8u, 9u}) {
+            INFO(describe(format, n) << ", " << queries << " queries");
+            std::vector<float> q(queries * n);
+            std::vector<float> weights(queries * kScoreStride, kUntouched);
+            for (std::size_t h = 0; h < queries; ++h) {
+              const auto one = make_vector(h == 2 ? Kind::zeros : Kind::random, n, seed++);
+              std::copy(one.begin(), one.end(), q.begin() + static_cast<std::ptrdiff_t>(h * n));
+              for (std::size_t r = 0; r < kRows; ++r) {
+                weights[h * kScoreStride + r] =
+                    static_cast<float>((r + h) % 5 + 1) / static_cast<float>(r + 7);
+              }
+            }
+            std::vector<float> scores(queries * kScoreStride, kUntouched);
+            TestType::dot_rows_multi(format, q.data(), queries, n, rows.data(), stride, kRows, scores.data(),
+                                     kScoreStride);
+            const auto y_start = make_vector(Kind::random, queries * n, seed++);
+            std::vector<float> y(y_start);
+            TestType::axpy_rows_multi(format, weights.data(), kScoreStride, queries, n, rows.data(), stride,
+                                      kRows, y.data());
+            for (std::size_t h = 0; h < queries; ++h) {
+              std::vector<float> own_scores(kRows);
+              TestType::dot_rows(format, q.data() + h * n, n, rows.data(), stride, kRows, own_scores.data());
+              for (std::size_t r = 0; r < kRows; ++r) {
+                INFO("query " << h << ", row " << r);
+                REQUIRE(std::bit_cast<std::uint32_t>(scores[h * kScoreStride + r]) ==
+                        std::bit_cast<std::uint32_t>(own_scores[r]));
+              }
+              for (std::size_t r = kRows; r < kScoreStride; ++r)
+                REQUIRE(scores[h * kScoreStride + r] == kUntouched);
+              std::vector<float> own_y(y_start.begin() + static_cast<std::ptrdiff_t>(h * n),
+                                       y_start.begin() + static_cast<std::ptrdiff_t>((h + 1) * n));
+              TestType::axpy_rows(format, weights.data() + h * kScoreStride, n, rows.data(), stride, kRows,
+                                  own_y.data());
+              for (std::size_t i = 0; i < n; ++i) {
+                INFO("query " << h << ", element " << i);
+                REQUIRE(std::bit_cast<std::uint32_t>(y[h * n + i]) == std::bit_cast<std::uint32_t>(own_y[i]));
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 // --- errors -------------------------------------------------------------------------
 
 namespace {

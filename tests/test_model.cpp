@@ -290,7 +290,7 @@ void check_golden_decode(const kvbits::model::LoadedModel& loaded, const std::st
     INFO("first mismatch at " << same << " of " << golden.ids.size());
     CHECK(same == golden.ids.size());
     const Ids first80(ids.begin() + 1, ids.begin() + 81);
-    CHECK(" " + tokenizer.decode(first80) == golden.text);
+    CHECK(std::string(" ").append(tokenizer.decode(first80)) == golden.text);
   }
   SECTION("FP16 kvbits cache reproduces at least the first 80 generated ids") {
     const Ids ids = decode_with({16, 16});

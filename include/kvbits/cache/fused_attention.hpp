@@ -31,7 +31,8 @@ struct PageVisit {
 
 /**
  * Decode attention over every stream of a layer with an online softmax, page
- * by page, through Backend::dot_rows and Backend::axpy_rows; optionally the
+ * by page, through the backend's row kernels for all query heads of a KV head
+ * at once (dot_rows_for_queries, axpy_rows_for_queries); optionally the
  * probability each token received (summed over heads) and the per-slot
  * attention statistics (AttentionStats), from the same saved weights.
  *
@@ -145,9 +146,9 @@ class FusedAttention {
  private:
   // The scratch of one unit of work.
   struct Lane {
-    std::vector<float> scores;       // [widest page] one head's scores, then weights, of one page
-    std::vector<float> max;          // [query heads per KV head] partial running max (split pages)
-    std::vector<float> sum;          // [query heads per KV head] partial running sum
+    std::vector<float> scores;  // [query heads per KV head][widest page] scores, then weights, of one page
+    std::vector<float> max;     // [query heads per KV head] partial running max (split pages)
+    std::vector<float> sum;     // [query heads per KV head] partial running sum
     std::vector<float> accumulator;  // [query heads per KV head][head_dim] partial outputs
   };
 
@@ -187,33 +188,37 @@ class FusedAttention {
                    float* running_max, float* running_sum, float* accumulator) {
     const std::size_t d = head_dim_;
     const std::size_t first_head = g * group;
-    float* const scores = lane.scores.data();
+    float* const scores = lane.scores.data();  // [group][widest page]
+    // Online softmax of head h over the page's scores: rescale the running state when this page
+    // raises the max, then turn the scores into weights.
+    const auto softmax_page = [&](std::size_t h, float* head_scores, std::size_t rows,
+                                  const PageVisit& page) {
+      const float page_max = max_of(head_scores, rows);
+      if (page_max > running_max[h]) {
+        const float correction = std::exp(running_max[h] - page_max);
+        running_sum[h] *= correction;
+        scale_in_place(accumulator + h * d, d, correction);
+        running_max[h] = page_max;
+      }
+      running_sum[h] += exp_shift_sum(head_scores, rows, running_max[h]);
+      if (save) {
+        const std::size_t head = first_head + h;
+        std::memcpy(saved_.data() + head * tokens + page.first, head_scores, rows * sizeof(float));
+        page_shift_[head * max_pages_ + page.index] = running_max[h];
+      }
+    };
     for (const PageVisit& page : pages) {
       const PagedStream& stream = store.stream(page.stream);
       const std::size_t rows = stream.rows_in_page(page.page);
       const std::uint8_t* keys = stream.key_rows(page.page, g);
       const std::uint8_t* values = stream.value_rows(page.page, g);
-      // Each query head decodes the rows again: the kernels are bound by their multiply-adds,
-      // which grow with the query heads whether or not the decoding is shared.
-      for (std::size_t h = 0; h < group; ++h) {
-        B::dot_rows(stream.key_format(), query_.data() + (first_head + h) * d, d, keys, stream.key_row(),
-                    rows, scores);
-        // Online softmax: rescale the running state when this page raises the max.
-        const float page_max = max_of(scores, rows);
-        if (page_max > running_max[h]) {
-          const float correction = std::exp(running_max[h] - page_max);
-          running_sum[h] *= correction;
-          scale_in_place(accumulator + h * d, d, correction);
-          running_max[h] = page_max;
-        }
-        running_sum[h] += exp_shift_sum(scores, rows, running_max[h]);
-        if (save) {
-          const std::size_t head = first_head + h;
-          std::memcpy(saved_.data() + head * tokens + page.first, scores, rows * sizeof(float));
-          page_shift_[head * max_pages_ + page.index] = running_max[h];
-        }
-        B::axpy_rows(stream.value_format(), scores, d, values, stream.value_row(), rows, accumulator + h * d);
-      }
+      // The query heads of KV head g read the same rows: the backend decodes each row once for all of
+      // them where it can, with every head's scores and sums those of a call of its own.
+      dot_rows_for_queries<B>(stream.key_format(), query_.data() + first_head * d, group, d, keys,
+                              stream.key_row(), rows, scores, widest_page_);
+      for (std::size_t h = 0; h < group; ++h) softmax_page(h, scores + h * widest_page_, rows, page);
+      axpy_rows_for_queries<B>(stream.value_format(), scores, widest_page_, group, d, values,
+                               stream.value_row(), rows, accumulator);
     }
   }
 
@@ -252,7 +257,7 @@ class FusedAttention {
     if (lanes_.size() < units) lanes_.resize(units);
     for (std::size_t u = 0; u < units; ++u) {
       Lane& lane = lanes_[u];
-      at_least(lane.scores, widest_page_);
+      at_least(lane.scores, group * widest_page_);
       at_least(lane.max, group);
       at_least(lane.sum, group);
       at_least(lane.accumulator, group * head_dim_);

@@ -17,7 +17,10 @@ namespace kvbits {
 
 /**
  * A Backend packs vectors and computes the two products attention needs over
- * packed data. It is an empty tag type with static members only.
+ * packed data. It is an empty tag type with static members only. It may also
+ * offer dot_rows_multi / axpy_rows_multi (HasMultiQueryRows below), which
+ * attention then uses for the query heads that share a KV head; without them
+ * it calls dot_rows / axpy_rows once per head.
  */
 template <class B>
 concept Backend = requires {
@@ -158,7 +161,81 @@ struct CodecFrontend {
                                               rows, stride, count, y);
     });
   }
+
+  /**
+   * dot_rows for the `queries` query heads that share these rows (grouped-query
+   * attention): scores[h * score_stride + r] = q_h . decode(row r), q_h =
+   * q + h * n. Each row is decoded once for all of them where the kernel set
+   * can; every score is bit for bit the one dot_rows gives that query.
+   */
+  static void dot_rows_multi(const QuantFormat& format, const float* q, std::size_t queries, std::size_t n,
+                             const std::uint8_t* rows, std::size_t stride, std::size_t count, float* scores,
+                             std::size_t score_stride) {
+    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                         "row stride is smaller than one packed vector");
+    KVBITS_DEBUG_REQUIRE(queries <= 1 || score_stride >= count, Errc::invalid_argument,
+                         "score stride is smaller than the row count");
+    dispatch_bits(format.bits, [&](auto bits) {
+      Kernels::template dot_rows_multi<bits.value>(q, queries, n, effective_group_size(format, n),
+                                                   format.scheme, rows, stride, count, scores, score_stride);
+    });
+  }
+
+  /**
+   * axpy_rows for `queries` query heads over the same rows: y_h += sum_r
+   * weights[h * weight_stride + r] * decode(row r), y_h = y + h * n; each row
+   * decoded once where the kernel set can, each y_h bit for bit axpy_rows'.
+   */
+  static void axpy_rows_multi(const QuantFormat& format, const float* weights, std::size_t weight_stride,
+                              std::size_t queries, std::size_t n, const std::uint8_t* rows,
+                              std::size_t stride, std::size_t count, float* y) {
+    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                         "row stride is smaller than one packed vector");
+    KVBITS_DEBUG_REQUIRE(queries <= 1 || weight_stride >= count, Errc::invalid_argument,
+                         "weight stride is smaller than the row count");
+    dispatch_bits(format.bits, [&](auto bits) {
+      Kernels::template axpy_rows_multi<bits.value>(weights, weight_stride, queries, n,
+                                                    effective_group_size(format, n), format.scheme, rows,
+                                                    stride, count, y);
+    });
+  }
 };
+
+/// Whether B has CodecFrontend's several-query row kernels (a user's Backend need not).
+template <class B>
+concept HasMultiQueryRows = requires(const QuantFormat& format, const float* q, const std::uint8_t* rows,
+                                     float* out, std::size_t n) {
+  B::dot_rows_multi(format, q, n, n, rows, n, n, out, n);
+  B::axpy_rows_multi(format, q, n, n, n, rows, n, n, out);
+};
+
+/// B::dot_rows_multi, or B::dot_rows per query for a backend without it; same scores.
+template <Backend B>
+void dot_rows_for_queries(const QuantFormat& format, const float* q, std::size_t queries, std::size_t n,
+                          const std::uint8_t* rows, std::size_t stride, std::size_t count, float* scores,
+                          std::size_t score_stride) {
+  if constexpr (HasMultiQueryRows<B>) {
+    B::dot_rows_multi(format, q, queries, n, rows, stride, count, scores, score_stride);
+  } else {
+    for (std::size_t h = 0; h < queries; ++h) {
+      B::dot_rows(format, q + h * n, n, rows, stride, count, scores + h * score_stride);
+    }
+  }
+}
+
+/// B::axpy_rows_multi, or B::axpy_rows per query for a backend without it; same sums.
+template <Backend B>
+void axpy_rows_for_queries(const QuantFormat& format, const float* weights, std::size_t weight_stride,
+                           std::size_t queries, std::size_t n, const std::uint8_t* rows, std::size_t stride,
+                           std::size_t count, float* y) {
+  if constexpr (HasMultiQueryRows<B>) {
+    B::axpy_rows_multi(format, weights, weight_stride, queries, n, rows, stride, count, y);
+  } else {
+    for (std::size_t h = 0; h < queries; ++h) {
+      B::axpy_rows(format, weights + h * weight_stride, n, rows, stride, count, y + h * n);
+    }
+  }
+}
 
 /// Whether B has CodecFrontend's unchecked entry points (a user's Backend need not).
 template <class B>

@@ -310,6 +310,28 @@ struct ScalarKernels {
       axpy<Bits>(weights[r], rows + r * stride, n, group, scheme, y);
     }
   }
+
+  /// dot_rows of each query h < queries (q [queries][n]) into scores + h * score_stride.
+  template <int Bits>
+  static void dot_rows_multi(const float* KVBITS_RESTRICT q, std::size_t queries, std::size_t n,
+                             std::size_t group, Scheme scheme, const std::uint8_t* rows, std::size_t stride,
+                             std::size_t count, float* KVBITS_RESTRICT scores,
+                             std::size_t score_stride) noexcept {
+    for (std::size_t h = 0; h < queries; ++h) {
+      dot_rows<Bits>(q + h * n, n, group, scheme, rows, stride, count, scores + h * score_stride);
+    }
+  }
+
+  /// axpy_rows of each query's weights (weights + h * weight_stride) into y + h * n.
+  template <int Bits>
+  static void axpy_rows_multi(const float* KVBITS_RESTRICT weights, std::size_t weight_stride,
+                              std::size_t queries, std::size_t n, std::size_t group, Scheme scheme,
+                              const std::uint8_t* rows, std::size_t stride, std::size_t count,
+                              float* KVBITS_RESTRICT y) noexcept {
+    for (std::size_t h = 0; h < queries; ++h) {
+      axpy_rows<Bits>(weights + h * weight_stride, n, group, scheme, rows, stride, count, y + h * n);
+    }
+  }
 };
 
 }  // namespace KVBITS_ISA_NAMESPACE

@@ -239,64 +239,103 @@ KVBITS_ALWAYS_INLINE __m512i load_codes3_pair(const std::uint8_t* first,
   return widen_codes3(lanes, kOffsets);
 }
 
-/**
- * One row of N / G groups of G = 32 or 64 elements (blocks `block_bytes`
- * apart, codes `meta` bytes into each): sum_g scale_g * sum_{i in g} Q_i code_i
- * as lane-partial floats, and sum_g offset_g * q_sums[g] in `offset_total`.
- * The int32 sums of each 64-element batch hold whole groups in whole lanes
- * (lanes 0-7 and 8-15 for G = 32), so each batch's floats are scaled lane by
- * lane with its groups' scales.
- */
-template <int Bits, std::size_t N, std::size_t G, Scheme S>
-KVBITS_ALWAYS_INLINE __m512 row_dot_integer_groups(const QueryLimbs<N>& query, const std::uint8_t* row,
-                                                   const float* q_sums, float& offset_total) noexcept {
+/// One 64-element batch of a row of G = 32 or 64-element groups: its codes
+/// as unsigned bytes in element order, each lane's group scale, and the
+/// offsets of the one (G = 64) or two (G = 32) groups it holds.
+struct GroupBatch {
+  __m512i code;
+  __m512 scale;
+  float offset[2];
+};
+
+/// Batch z of the row at `row` (blocks group_bytes apart, codes metadata_bytes into each).
+template <int Bits, std::size_t G, Scheme S>
+KVBITS_ALWAYS_INLINE GroupBatch load_group_batch(const std::uint8_t* row, std::size_t z) noexcept {
   static_assert(G == 32 || G == 64, "groups of 32 or 64 elements");
   constexpr std::size_t block_bytes = group_bytes(Bits, G, S);
   constexpr std::size_t meta = metadata_bytes(S);
-  __m512 total = _mm512_setzero_ps();
-  offset_total = 0.0f;
-  for (std::size_t z = 0; z < N / 64; ++z) {
-    __m512i code;
-    __m512 scale;
-    if constexpr (G == 64) {
-      const std::uint8_t* block = row + z * block_bytes;
-      if constexpr (Bits == 3) {
-        code = load_codes3_group(block + meta);
-      } else {
-        __m512i one[1];
-        load_code_bytes<Bits, 64>(block + meta, one);
-        code = one[0];
-      }
-      const auto affine = kvbits::detail::load_affine(block, S, Bits);
-      scale = _mm512_set1_ps(affine.scale);
-      offset_total += affine.offset * q_sums[z];
+  GroupBatch batch;
+  if constexpr (G == 64) {
+    const std::uint8_t* block = row + z * block_bytes;
+    if constexpr (Bits == 3) {
+      batch.code = load_codes3_group(block + meta);
     } else {
-      const std::uint8_t* block = row + 2 * z * block_bytes;
-      if constexpr (Bits == 3) {
-        code = load_codes3_pair(block + meta, block + block_bytes + meta);
-      } else {
-        code = load_code_pair<Bits>(block + meta, block + block_bytes + meta);
-      }
-      const auto first = kvbits::detail::load_affine(block, S, Bits);
-      const auto second = kvbits::detail::load_affine(block + block_bytes, S, Bits);
-      scale = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(first.scale), _mm512_set1_ps(second.scale));
-      offset_total += first.offset * q_sums[2 * z] + second.offset * q_sums[2 * z + 1];
+      __m512i one[1];
+      load_code_bytes<Bits, 64>(block + meta, one);
+      batch.code = one[0];
     }
+    const auto affine = kvbits::detail::load_affine(block, S, Bits);
+    batch.scale = _mm512_set1_ps(affine.scale);
+    batch.offset[0] = affine.offset;
+    batch.offset[1] = 0.0f;
+  } else {
+    const std::uint8_t* block = row + 2 * z * block_bytes;
+    if constexpr (Bits == 3) {
+      batch.code = load_codes3_pair(block + meta, block + block_bytes + meta);
+    } else {
+      batch.code = load_code_pair<Bits>(block + meta, block + block_bytes + meta);
+    }
+    const auto first = kvbits::detail::load_affine(block, S, Bits);
+    const auto second = kvbits::detail::load_affine(block + block_bytes, S, Bits);
+    batch.scale = _mm512_mask_blend_ps(0xFF00, _mm512_set1_ps(first.scale), _mm512_set1_ps(second.scale));
+    batch.offset[0] = first.offset;
+    batch.offset[1] = second.offset;
+  }
+  return batch;
+}
+
+/**
+ * A row of N / G groups (its batches, load_group_batch) against one query:
+ * sum_g scale_g * sum_{i in g} Q_i code_i as lane-partial floats, and
+ * sum_g offset_g * q_sums[g] in `offset_total`. The int32 sums of each batch
+ * hold whole groups in whole lanes (lanes 0-7 and 8-15 for G = 32), so each
+ * batch's floats are scaled lane by lane with its groups' scales.
+ */
+template <std::size_t N, std::size_t G>
+KVBITS_ALWAYS_INLINE __m512 group_batches_dot(const QueryLimbs<N>& query, const GroupBatch (&batches)[N / 64],
+                                              const float* q_sums, float& offset_total) noexcept {
+  __m512 total = _mm512_setzero_ps();
+  float offsets = 0.0f;
+  for (std::size_t z = 0; z < N / 64; ++z) {
     __m512i sums[kQueryLimbs];  // [limb] int32 lanes of this batch
     for (std::size_t l = 0; l < kQueryLimbs; ++l) {
-      sums[l] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), code, query.limb[l][z]);
+      sums[l] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), batches[z].code, query.limb[l][z]);
     }
-    total = _mm512_fmadd_ps(limbs_to_float(sums), scale, total);
+    total = _mm512_fmadd_ps(limbs_to_float(sums), batches[z].scale, total);
+    if constexpr (G == 64) {
+      offsets = multiply_add(batches[z].offset[0], q_sums[z], offsets);
+    } else {
+      offsets = multiply_add(batches[z].offset[0], q_sums[2 * z], offsets);
+      offsets = multiply_add(batches[z].offset[1], q_sums[2 * z + 1], offsets);
+    }
   }
+  offset_total = offsets;
   return total;
 }
 
-/// The exact integer sum_i Q_i * code_i of one row, lane-partial, as floats
-/// (the limbs' int32 sums recombined with at most one rounding per lane).
-template <int Bits, std::size_t N>
-KVBITS_ALWAYS_INLINE __m512 row_dot_integer(const QueryLimbs<N>& query, const std::uint8_t* codes) noexcept {
-  __m512i code[N / 64];
-  load_code_bytes<Bits, N>(codes, code);
+/// The batches of the row at `row` (load_group_batch).
+template <int Bits, std::size_t N, std::size_t G, Scheme S>
+KVBITS_ALWAYS_INLINE void load_group_batches(const std::uint8_t* row,
+                                             GroupBatch (&batches)[N / 64]) noexcept {
+  for (std::size_t z = 0; z < N / 64; ++z) batches[z] = load_group_batch<Bits, G, S>(row, z);
+}
+
+/// The sums of q [N] over each group of G elements, into q_sums [N / G].
+template <std::size_t N, std::size_t G>
+KVBITS_ALWAYS_INLINE void group_sums(const float* q, float* q_sums) noexcept {
+  for (std::size_t g = 0; g < N / G; ++g) {
+    __m512 sum = _mm512_loadu_ps(q + g * G);
+    for (std::size_t i = 16; i < G; i += 16) sum = _mm512_add_ps(sum, _mm512_loadu_ps(q + g * G + i));
+    q_sums[g] = _mm512_reduce_add_ps(sum);
+  }
+}
+
+/// The exact integer sum_i Q_i * code_i of a row's widened codes (load_code_bytes),
+/// lane-partial, as floats (the limbs' int32 sums recombined with at most one
+/// rounding per lane).
+template <std::size_t N>
+KVBITS_ALWAYS_INLINE __m512 codes_dot_integer(const QueryLimbs<N>& query,
+                                              const __m512i (&code)[N / 64]) noexcept {
   __m512i sums[kQueryLimbs];  // [limb] int32 lanes
   for (std::size_t l = 0; l < kQueryLimbs; ++l) {
     sums[l] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), code[0], query.limb[l][0]);
@@ -307,11 +346,19 @@ KVBITS_ALWAYS_INLINE __m512 row_dot_integer(const QueryLimbs<N>& query, const st
   return limbs_to_float(sums);
 }
 
+/// codes_dot_integer of the row whose codes start at `codes`.
+template <int Bits, std::size_t N>
+KVBITS_ALWAYS_INLINE __m512 row_dot_integer(const QueryLimbs<N>& query, const std::uint8_t* codes) noexcept {
+  __m512i code[N / 64];
+  load_code_bytes<Bits, N>(codes, code);
+  return codes_dot_integer<N>(query, code);
+}
+
 /**
  * dot_rows_integer (below) for rows of N / G groups of G = 32 or 64 elements:
  * the same integer products, each group's scale applied to its own lanes
  * before the 16 rows' transposing reduction, and the offset terms added per
- * row (row_dot_integer_groups). @return false when the query does not fit the
+ * row (group_batches_dot). @return false when the query does not fit the
  * grid (the caller then runs the float kernel).
  */
 template <int Bits, std::size_t N, std::size_t G, Scheme S>
@@ -325,11 +372,7 @@ inline bool dot_rows_integer_groups(const float* KVBITS_RESTRICT q, const std::u
   constexpr std::size_t kGroups = N / G;
   constexpr std::size_t kRowBytes = kGroups * group_bytes(Bits, G, S);
   float q_sums[kGroups];  // [groups] sum of the query over each group
-  for (std::size_t g = 0; g < kGroups; ++g) {
-    __m512 sum = _mm512_loadu_ps(q + g * G);
-    for (std::size_t i = 16; i < G; i += 16) sum = _mm512_add_ps(sum, _mm512_loadu_ps(q + g * G + i));
-    q_sums[g] = _mm512_reduce_add_ps(sum);
-  }
+  group_sums<N, G>(q, q_sums);
   const std::size_t ahead = prefetch_distance(stride);
   const F step(query.step);
   std::size_t r = 0;
@@ -338,15 +381,18 @@ inline bool dot_rows_integer_groups(const float* KVBITS_RESTRICT q, const std::u
     alignas(64) float offsets[16];  // [16 rows] sum_g offset_g * q_sums[g]
     for (std::size_t k = 0; k < 16; ++k) {
       prefetch_row<kRowBytes>(rows, stride, count, r + k + ahead);
-      products[k] =
-          F(row_dot_integer_groups<Bits, N, G, S>(query, rows + (r + k) * stride, q_sums, offsets[k]));
+      GroupBatch batches[N / 64];
+      load_group_batches<Bits, N, G, S>(rows + (r + k) * stride, batches);
+      products[k] = F(group_batches_dot<N, G>(query, batches, q_sums, offsets[k]));
     }
     xsimd::fma(Lanes<A>::reduce_rows(products), step, F::load_aligned(offsets)).store_unaligned(scores + r);
   }
   for (; r < count; ++r) {
+    GroupBatch batches[N / 64];
+    load_group_batches<Bits, N, G, S>(rows + r * stride, batches);
     float offset = 0.0f;
-    const __m512 product = row_dot_integer_groups<Bits, N, G, S>(query, rows + r * stride, q_sums, offset);
-    scores[r] = _mm512_reduce_add_ps(product) * query.step + offset;
+    const __m512 product = group_batches_dot<N, G>(query, batches, q_sums, offset);
+    scores[r] = multiply_add(_mm512_reduce_add_ps(product), query.step, offset);
   }
   return true;
 }
@@ -394,7 +440,7 @@ inline bool dot_rows_integer(const float* KVBITS_RESTRICT q, const std::uint8_t*
     const std::uint8_t* row = rows + r * stride;
     const auto affine = kvbits::detail::load_affine(row, S, Bits);
     const float product = _mm512_reduce_add_ps(row_dot_integer<Bits, N>(query, row + meta));
-    scores[r] = product * (affine.scale * query.step) + affine.offset * q_sum;
+    scores[r] = multiply_add(product, affine.scale * query.step, affine.offset * q_sum);
   }
   return true;
 }

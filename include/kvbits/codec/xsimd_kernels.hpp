@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -15,6 +16,7 @@
 #include "kvbits/codec/xsimd_lanes.hpp"
 #include "kvbits/codec/xsimd_rows_float.hpp"
 #include "kvbits/codec/xsimd_rows_quantized.hpp"
+#include "kvbits/codec/xsimd_rows_shared.hpp"
 #include "kvbits/config.hpp"
 #include "kvbits/core/isa_namespace.hpp"
 
@@ -32,6 +34,7 @@
 //   xsimd_rows_float.hpp      dot_rows / axpy_rows over 16/32-bit rows
 //   xsimd_rows_quantized.hpp  dot_rows / axpy_rows over 2/4/8-bit rows in floats
 //   xsimd_dot_vnni.hpp        integer dot_rows on AVX-512 VNNI
+//   xsimd_rows_shared.hpp     dot_rows / axpy_rows of several queries over 2/4/8-bit rows
 // dot and axpy sum in a different order from the reference and are tested
 // against it with tolerances.
 namespace kvbits::kernel {
@@ -54,45 +57,6 @@ KVBITS_ALWAYS_INLINE float dot_plain(const float* KVBITS_RESTRICT q, std::size_t
   }
   if (i < n) even = xsimd::fma(F::load_unaligned(q + i), load(i), even);
   return xsimd::hadd(even + odd);
-}
-
-/// Runs fn(std::integral_constant<size_t, N>) when n is one of the fixed
-/// lengths (64, 128) the fixed-length row kernels support for (A, Bits, G).
-/// @return whether it ran.
-template <class A, int Bits, std::size_t G, class Fn>
-KVBITS_ALWAYS_INLINE bool with_fixed_length(std::size_t n, Fn&& fn) {
-  if constexpr (kFixedRows<A, Bits, 128, G>) {
-    if (n == 128) {
-      fn(std::integral_constant<std::size_t, 128>{});
-      return true;
-    }
-  }
-  if constexpr (kFixedRows<A, Bits, 64, G>) {
-    if (n == 64) {
-      fn(std::integral_constant<std::size_t, 64>{});
-      return true;
-    }
-  }
-  return false;
-}
-
-/// Runs fn(std::integral_constant<size_t, N>) when n is one of the lengths
-/// (64, 128) the float row kernels support for (A, Bits). @return whether it ran.
-template <class A, int Bits, class Fn>
-KVBITS_ALWAYS_INLINE bool with_float_length(std::size_t n, Fn&& fn) {
-  if constexpr (kFixedFloatRows<A, Bits, 128>) {
-    if (n == 128) {
-      fn(std::integral_constant<std::size_t, 128>{});
-      return true;
-    }
-  }
-  if constexpr (kFixedFloatRows<A, Bits, 64>) {
-    if (n == 64) {
-      fn(std::integral_constant<std::size_t, 64>{});
-      return true;
-    }
-  }
-  return false;
 }
 
 template <class A, int Bits, std::size_t G>
@@ -330,6 +294,57 @@ struct XsimdKernels {
 #endif
       }
     });
+  }
+
+  /// dot_rows of each query h < queries (q [queries][n]) into scores + h * score_stride;
+  /// each row decoded once where a shared kernel applies, same scores either way.
+  template <int Bits>
+  static void dot_rows_multi(const float* KVBITS_RESTRICT q, std::size_t queries, std::size_t n,
+                             std::size_t group, Scheme scheme, const std::uint8_t* rows, std::size_t stride,
+                             std::size_t count, float* KVBITS_RESTRICT scores,
+                             std::size_t score_stride) noexcept {
+    for (std::size_t first = 0; first < queries; first += simd::kMaxSharedQueries) {
+      const std::size_t take = std::min(simd::kMaxSharedQueries, queries - first);
+      bool shared = false;
+#if KVBITS_XSIMD_KERNELS
+      shared = simd::dispatch<Bits>(n, group, [&](auto arch, [[maybe_unused]] auto g) {
+        if constexpr (std::is_same_v<decltype(arch), simd::NoArch>) {
+          return false;
+        } else {
+          return simd::dot_rows_shared<decltype(arch), Bits, g.value>(
+              q + first * n, take, n, scheme, rows, stride, count, scores + first * score_stride,
+              score_stride);
+        }
+      });
+#endif
+      if (shared) continue;
+      for (std::size_t h = first; h < first + take; ++h) {
+        dot_rows<Bits>(q + h * n, n, group, scheme, rows, stride, count, scores + h * score_stride);
+      }
+    }
+  }
+
+  /// axpy_rows of each query's weights (weights + h * weight_stride) into y + h * n;
+  /// each row decoded once where a shared kernel applies, same sums either way.
+  template <int Bits>
+  static void axpy_rows_multi(const float* KVBITS_RESTRICT weights, std::size_t weight_stride,
+                              std::size_t queries, std::size_t n, std::size_t group, Scheme scheme,
+                              const std::uint8_t* rows, std::size_t stride, std::size_t count,
+                              float* KVBITS_RESTRICT y) noexcept {
+#if KVBITS_XSIMD_KERNELS
+    const bool shared = simd::dispatch<Bits>(n, group, [&](auto arch, [[maybe_unused]] auto g) {
+      if constexpr (std::is_same_v<decltype(arch), simd::NoArch>) {
+        return false;
+      } else {
+        return simd::axpy_rows_shared<decltype(arch), Bits, g.value>(weights, weight_stride, queries, n,
+                                                                     scheme, rows, stride, count, y);
+      }
+    });
+    if (shared) return;
+#endif
+    for (std::size_t h = 0; h < queries; ++h) {
+      axpy_rows<Bits>(weights + h * weight_stride, n, group, scheme, rows, stride, count, y + h * n);
+    }
   }
 };
 

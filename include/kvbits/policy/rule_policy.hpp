@@ -84,7 +84,8 @@ struct RulePolicy {
       if (i > 0) text += ' ';
       text += std::to_string(protected_ids[i]);
     }
-    text += "=" + to_string(protected_bits);
+    text += '=';
+    text += to_string(protected_bits);
     for (const FeatureRule& rule : feature_rules) {
       text += ",f" + std::to_string(rule.feature) + ">" + detail::format_number(rule.threshold) + "=" +
               to_string(rule.bits);
