@@ -31,10 +31,10 @@ namespace kvbits::kernel {
 inline namespace KVBITS_ISA_NAMESPACE {
 namespace simd {
 
-#if KVBITS_XSIMD_KERNELS
-
-/// Most queries one pass of the shared dot kernel holds (more run in passes).
+/// Most queries one pass of the shared kernels holds (more run in passes).
 inline constexpr std::size_t kMaxSharedQueries = 8;
+
+#if KVBITS_XSIMD_KERNELS
 
 /// Calls fn(std::integral_constant<size_t, Q>) for the run-time q in [1, Max].
 template <std::size_t Max, class Fn, std::size_t Q = 1>
