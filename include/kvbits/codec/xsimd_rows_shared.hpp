@@ -36,13 +36,26 @@ inline constexpr std::size_t kMaxSharedQueries = 8;
 
 #if KVBITS_XSIMD_KERNELS
 
-/// Calls fn(std::integral_constant<size_t, Q>) for the run-time q in [1, Max].
-template <std::size_t Max, class Fn, std::size_t Q = 1>
-KVBITS_ALWAYS_INLINE void with_query_count(std::size_t q, Fn&& fn) {
-  if constexpr (Q < Max) {
-    if (q != Q) return with_query_count<Max, Fn, Q + 1>(q, std::forward<Fn>(fn));
+/// Calls fn(std::integral_constant<size_t, Q>) with Q the largest power of two
+/// <= min(q, kMaxSharedQueries), q >= 1: four kernel instantiations, not eight,
+/// for compile time; the caller runs what is left in further passes.
+template <class Fn>
+KVBITS_ALWAYS_INLINE std::size_t with_query_pass(std::size_t q, Fn&& fn) {
+  static_assert(kMaxSharedQueries == 8, "passes of 8, 4, 2 and 1 queries");
+  if (q >= 8) {
+    fn(std::integral_constant<std::size_t, 8>{});
+    return 8;
   }
-  fn(std::integral_constant<std::size_t, Q>{});
+  if (q >= 4) {
+    fn(std::integral_constant<std::size_t, 4>{});
+    return 4;
+  }
+  if (q >= 2) {
+    fn(std::integral_constant<std::size_t, 2>{});
+    return 2;
+  }
+  fn(std::integral_constant<std::size_t, 1>{});
+  return 1;
 }
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
@@ -352,7 +365,8 @@ KVBITS_ALWAYS_INLINE void for_each_part(Fn&& part) {
 /**
  * axpy_rows for `queries` queries' weights (weights + h * weight_stride) into
  * y [queries][n] over the same rows, when a shared kernel applies: planar
- * codes in rows of 64 or 128 elements that the fixed-length kernel takes. The queries run in
+ * codes in rows of 64 or 128 elements that the fixed-length kernel takes on
+ * AVX-512. The queries run in
  * balanced passes of at most kMaxSharedQueries, each over parts of the row
  * whose accumulators fit the spare registers (a page's rows are read once per
  * part, from L1; every element is converted once).
@@ -362,22 +376,22 @@ template <class A, int Bits, std::size_t G>
 inline bool axpy_rows_shared(const float* KVBITS_RESTRICT weights, std::size_t weight_stride,
                              std::size_t queries, std::size_t n, Scheme scheme, const std::uint8_t* rows,
                              std::size_t stride, std::size_t count, float* KVBITS_RESTRICT y) noexcept {
-  // Runs pass(Q, weights of the pass, outputs of the pass) over balanced passes of the queries.
+  // Runs pass(Q, weights of the pass, outputs of the pass) over passes of 8, 4, 2 or 1 queries.
   const auto in_passes = [&](auto length, auto&& pass) {
     constexpr std::size_t kN = decltype(length)::value;
     for (std::size_t first = 0; first < queries;) {
-      const std::size_t passes = (queries - first + kMaxSharedQueries - 1) / kMaxSharedQueries;
-      const std::size_t take = (queries - first + passes - 1) / passes;
-      with_query_count<kMaxSharedQueries>(
-          take, [&](auto chosen) { pass(chosen, weights + first * weight_stride, y + first * kN); });
-      first += take;
+      first += with_query_pass(queries - first, [&](auto chosen) {
+        pass(chosen, weights + first * weight_stride, y + first * kN);
+      });
     }
   };
 
   bool done = false;
   const auto run = [&](auto length) {
     constexpr std::size_t kN = decltype(length)::value;
-    if constexpr (G != 0 && G <= kN && kFixedRows<A, Bits, kN, G>) {
+    // AVX-512 only: narrower batches would need more parts per row, and each (width, group, pass)
+    // is one more instantiation of these kernels in every translation unit that includes them.
+    if constexpr (Lanes<A>::kWidth == 16 && G != 0 && G <= kN && kFixedRows<A, Bits, kN, G>) {
       // axpy_rows_fixed's one-group path batches W rows' scales through a gather.
       if (G == kN && stride >= kMaxGatherStride) return;
       constexpr std::size_t kBatches = kN / Lanes<A>::kWidth;
