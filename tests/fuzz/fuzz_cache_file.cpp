@@ -71,7 +71,14 @@ void try_load(const Destination<Cache>& destination, const std::string& input) {
     room = room && cache.size(l) < o.capacity;
   }
   kvbits::detail::SplitMix64 random(3);
-  if (room) kvbits::test::fill_cache(cache, 1, random);
+  if (!room) return;
+  try {
+    kvbits::test::fill_cache(cache, 1, random);
+  } catch (const kvbits::Error& e) {
+    // A file may hold key channel scales that push ordinary keys past the float range: append
+    // must then refuse the token with non_finite_input (test_errors checks it changes nothing).
+    if (e.code() != kvbits::Errc::non_finite_input) std::abort();
+  }
 }
 
 }  // namespace
