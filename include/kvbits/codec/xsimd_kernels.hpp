@@ -59,6 +59,45 @@ KVBITS_ALWAYS_INLINE float dot_plain(const float* KVBITS_RESTRICT q, std::size_t
   return xsimd::hadd(even + odd);
 }
 
+/// Runs fn(std::integral_constant<size_t, N>) when n is one of the fixed
+/// lengths (64, 128) the fixed-length row kernels support for (A, Bits, G).
+/// @return whether it ran.
+template <class A, int Bits, std::size_t G, class Fn>
+KVBITS_ALWAYS_INLINE bool with_fixed_length(std::size_t n, Fn&& fn) {
+  if constexpr (kFixedRows<A, Bits, 128, G>) {
+    if (n == 128) {
+      fn(std::integral_constant<std::size_t, 128>{});
+      return true;
+    }
+  }
+  if constexpr (kFixedRows<A, Bits, 64, G>) {
+    if (n == 64) {
+      fn(std::integral_constant<std::size_t, 64>{});
+      return true;
+    }
+  }
+  return false;
+}
+
+/// Runs fn(std::integral_constant<size_t, N>) when n is one of the lengths
+/// (64, 128) the float row kernels support for (A, Bits). @return whether it ran.
+template <class A, int Bits, class Fn>
+KVBITS_ALWAYS_INLINE bool with_float_length(std::size_t n, Fn&& fn) {
+  if constexpr (kFixedFloatRows<A, Bits, 128>) {
+    if (n == 128) {
+      fn(std::integral_constant<std::size_t, 128>{});
+      return true;
+    }
+  }
+  if constexpr (kFixedFloatRows<A, Bits, 64>) {
+    if (n == 64) {
+      fn(std::integral_constant<std::size_t, 64>{});
+      return true;
+    }
+  }
+  return false;
+}
+
 template <class A, int Bits, std::size_t G>
 inline void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t runtime_group, Scheme scheme,
                      const std::uint8_t* rows, std::size_t stride, std::size_t count,

@@ -45,25 +45,6 @@ KVBITS_ALWAYS_INLINE typename Lanes<A>::F load_float_row(const std::uint8_t* row
   }
 }
 
-/// Runs fn(std::integral_constant<size_t, N>) when n is one of the lengths
-/// (64, 128) the float row kernels support for (A, Bits). @return whether it ran.
-template <class A, int Bits, class Fn>
-KVBITS_ALWAYS_INLINE bool with_float_length(std::size_t n, Fn&& fn) {
-  if constexpr (kFixedFloatRows<A, Bits, 128>) {
-    if (n == 128) {
-      fn(std::integral_constant<std::size_t, 128>{});
-      return true;
-    }
-  }
-  if constexpr (kFixedFloatRows<A, Bits, 64>) {
-    if (n == 64) {
-      fn(std::integral_constant<std::size_t, 64>{});
-      return true;
-    }
-  }
-  return false;
-}
-
 /**
  * dot_rows for 16/32-bit rows of N elements: the query stays in registers and
  * W rows' products are reduced together (Lanes::reduce_rows) instead of one

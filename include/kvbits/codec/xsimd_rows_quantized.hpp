@@ -31,26 +31,6 @@ template <class A, int Bits, std::size_t N, std::size_t G>
 inline constexpr bool kFixedRows = kPlanar<Bits>&& G != 0 && G <= N&& N % G == 0 &&
                                    N / Lanes<A>::kWidth <= 8 && G* Bits / 8 % Lanes<A>::kWidth == 0;
 
-/// Runs fn(std::integral_constant<size_t, N>) when n is one of the fixed
-/// lengths (64, 128) the fixed-length row kernels support for (A, Bits, G).
-/// @return whether it ran.
-template <class A, int Bits, std::size_t G, class Fn>
-KVBITS_ALWAYS_INLINE bool with_fixed_length(std::size_t n, Fn&& fn) {
-  if constexpr (kFixedRows<A, Bits, 128, G>) {
-    if (n == 128) {
-      fn(std::integral_constant<std::size_t, 128>{});
-      return true;
-    }
-  }
-  if constexpr (kFixedRows<A, Bits, 64, G>) {
-    if (n == 64) {
-      fn(std::integral_constant<std::size_t, 64>{});
-      return true;
-    }
-  }
-  return false;
-}
-
 /**
  * dot_rows for n = N known at compile time: the query stays in registers, each
  * group's products use two accumulators, and W rows' totals are reduced
