@@ -4,6 +4,7 @@
 // this file under ThreadSanitizer as well.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <random>
 #include <span>
@@ -65,9 +66,14 @@ CacheOptions options_for(std::size_t kv_heads, std::size_t d, std::size_t capaci
 }  // namespace
 
 TEST_CASE("ThreadPool runs every unit exactly once, loop after loop", "[threads]") {
+  // Zero: every wait sleeps at once; the default: waits spin first; one microsecond: some loops
+  // find their workers spinning and some asleep.
+  const auto budget = GENERATE(std::chrono::nanoseconds::zero(), ThreadPool::kDefaultSpinBudget,
+                               std::chrono::nanoseconds(std::chrono::microseconds(1)));
   for (std::size_t threads : {1u, 2u, 3u}) {
-    ThreadPool pool(threads);
+    ThreadPool pool(threads, budget);
     CHECK(pool.threads() == threads);
+    CHECK(pool.spin_budget() == budget);
     for (std::size_t count : {0u, 1u, 2u, 7u, 64u}) {
       for (int loop = 0; loop < 20; ++loop) {
         std::vector<std::atomic<int>> hits(count);
@@ -79,7 +85,7 @@ TEST_CASE("ThreadPool runs every unit exactly once, loop after loop", "[threads]
 }
 
 TEST_CASE("ThreadPool takes loops from several threads in turn", "[threads]") {
-  ThreadPool pool(2);
+  ThreadPool pool(2, GENERATE(std::chrono::nanoseconds::zero(), ThreadPool::kDefaultSpinBudget));
   std::atomic<int> total{0};
   std::vector<std::thread> callers;
   callers.reserve(3);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets with clang and fuzzes the GGUF reader and the
 # cache-file loader for the given time each, then the tokenizer and the
-# controller weight-file loader for half of it each.
+# controller weight-file loader for half of it each, two fuzzers at a time.
 # Usage: tests/fuzz/run_fuzz.sh <build-dir> [seconds=60]
 # The committed corpus is copied to a temporary directory first, so new inputs
 # never land in the repository; crashes are written to that directory and the
@@ -28,30 +28,50 @@ echo "fuzz work directory: $work_dir"
 mkdir -p "$work_dir/corpus" "$work_dir/artifacts"
 cp "$corpus_dir"/* "$work_dir/corpus/"
 
+# Two fuzzers at a time, one per core of a CI machine: the GGUF reader beside the
+# cache-file loader, then the tokenizer beside the controller weight-file loader.
+# Each writes its log to the work directory; a failing one's log is printed.
+fuzz() {  # fuzz <name> <corpus> <seconds> <max_len>
+  "$build_dir/tests/$1" "$2" -max_total_time="$3" -max_len="$4" -rss_limit_mb=1024 -timeout=10 \
+    -print_final_stats=1 -artifact_prefix="$work_dir/artifacts/" > "$work_dir/$1.log" 2>&1
+}
+failed=0
+wait_for() {  # wait_for <pid> <name>
+  if wait "$1"; then
+    tail -n 12 "$work_dir/$2.log"
+  else
+    cat "$work_dir/$2.log"
+    echo "$2 failed: see the crash input in $work_dir/artifacts" >&2
+    failed=1
+  fi
+}
+
 # -rss_limit_mb keeps a runaway allocation from passing unnoticed; inputs up
 # to 64 KiB let the fuzzer grow files with several tensors.
-"$build_dir/tests/fuzz_gguf" "$work_dir/corpus" \
-  -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=1024 -timeout=10 \
-  -print_final_stats=1 -artifact_prefix="$work_dir/artifacts/"
-
-# The tokenizer needs no seed corpus: any byte string is a valid input.
-mkdir -p "$work_dir/tokenizer_corpus"
-"$build_dir/tests/fuzz_tokenizer" "$work_dir/tokenizer_corpus" \
-  -max_total_time="$(( (seconds + 1) / 2 ))" -max_len=4096 -rss_limit_mb=1024 -timeout=10 \
-  -print_final_stats=1 -artifact_prefix="$work_dir/artifacts/"
-
-# Seeds from tests/test_controller.cpp: a valid file and broken ones.
-mkdir -p "$work_dir/controller_corpus"
-cp "$source_dir"/tests/fuzz/corpus/controller/* "$work_dir/controller_corpus/"
-"$build_dir/tests/fuzz_controller" "$work_dir/controller_corpus" \
-  -max_total_time="$(( (seconds + 1) / 2 ))" -max_len=4096 -rss_limit_mb=1024 -timeout=10 \
-  -print_final_stats=1 -artifact_prefix="$work_dir/artifacts/"
-
+fuzz fuzz_gguf "$work_dir/corpus" "$seconds" 65536 &
+gguf=$!
 # Seeds from tests/test_cache_file.cpp: files of the fuzzer's two caches, truncated and flipped ones.
 mkdir -p "$work_dir/cache_file_corpus"
 cp "$source_dir"/tests/fuzz/corpus/cache_file/* "$work_dir/cache_file_corpus/"
-"$build_dir/tests/fuzz_cache_file" "$work_dir/cache_file_corpus" \
-  -max_total_time="$seconds" -max_len=16384 -rss_limit_mb=1024 -timeout=10 \
-  -print_final_stats=1 -artifact_prefix="$work_dir/artifacts/"
+fuzz fuzz_cache_file "$work_dir/cache_file_corpus" "$seconds" 16384 &
+cache_file=$!
+wait_for "$gguf" fuzz_gguf
+wait_for "$cache_file" fuzz_cache_file
+
+# The tokenizer needs no seed corpus: any byte string is a valid input.
+mkdir -p "$work_dir/tokenizer_corpus"
+fuzz fuzz_tokenizer "$work_dir/tokenizer_corpus" "$(( (seconds + 1) / 2 ))" 4096 &
+tokenizer=$!
+# Seeds from tests/test_controller.cpp: a valid file and broken ones.
+mkdir -p "$work_dir/controller_corpus"
+cp "$source_dir"/tests/fuzz/corpus/controller/* "$work_dir/controller_corpus/"
+fuzz fuzz_controller "$work_dir/controller_corpus" "$(( (seconds + 1) / 2 ))" 4096 &
+controller=$!
+wait_for "$tokenizer" fuzz_tokenizer
+wait_for "$controller" fuzz_controller
+
+if [[ $failed -ne 0 ]]; then
+  exit 1
+fi
 echo "fuzzing finished cleanly; new inputs are in $work_dir/corpus, $work_dir/tokenizer_corpus," \
   "$work_dir/controller_corpus and $work_dir/cache_file_corpus"
