@@ -63,30 +63,49 @@ KVBITS_ALWAYS_INLINE decltype(auto) pick_arch(std::size_t n, std::size_t group, 
   return pick_arch<Bits>(n, group, ArchChain<Rest...>{}, std::forward<Fn>(fn));
 }
 
+/// The architecture pick_arch would choose for every call with a group of G
+/// codes (G != 0, a grouped width, whose fit depends on the group alone).
+template <int Bits, std::size_t G>
+constexpr auto arch_for_group(ArchChain<>) noexcept {
+  return NoArch{};
+}
+
+template <int Bits, std::size_t G, class A, class... Rest>
+constexpr auto arch_for_group(ArchChain<A, Rest...>) noexcept {
+  if constexpr (kHasKernels<Bits> && fits<Bits, A>(0, G)) {
+    return A{};
+  } else {
+    return arch_for_group<Bits, G>(ArchChain<Rest...>{});
+  }
+}
+
 /**
  * The one place where a call's run-time shape becomes compile-time: calls
  * fn(arch, std::integral_constant<size_t, G>) with the architecture to use
  * (NoArch = scalar reference) and the group size when it is one of the hot
- * ones (32, 64, 128), else G = 0 meaning "use the run-time group".
+ * ones (32, 64, 128), else G = 0 meaning "use the run-time group". A hot group
+ * fixes the architecture at compile time (a grouped width's fit depends on the
+ * group alone), so only the kernels a call can reach are instantiated.
  */
 template <int Bits, class Fn>
 KVBITS_ALWAYS_INLINE decltype(auto) dispatch(std::size_t n, std::size_t group, Fn&& fn) {
-  return pick_arch<Bits>(n, group, Archs{}, [&](auto arch) {
-    if constexpr (std::is_same_v<decltype(arch), NoArch> || !is_grouped_bits(Bits)) {
-      return fn(arch, std::integral_constant<std::size_t, 0>{});
-    } else {
-      switch (group) {
-        case 32:
-          return fn(arch, std::integral_constant<std::size_t, 32>{});
-        case 64:
-          return fn(arch, std::integral_constant<std::size_t, 64>{});
-        case 128:
-          return fn(arch, std::integral_constant<std::size_t, 128>{});
-        default:
-          return fn(arch, std::integral_constant<std::size_t, 0>{});
-      }
+  const auto any_arch = [&](auto g) -> decltype(auto) {
+    return pick_arch<Bits>(n, group, Archs{}, [&](auto arch) { return fn(arch, g); });
+  };
+  if constexpr (!is_grouped_bits(Bits)) {
+    return any_arch(std::integral_constant<std::size_t, 0>{});
+  } else {
+    switch (group) {
+      case 32:
+        return fn(arch_for_group<Bits, 32>(Archs{}), std::integral_constant<std::size_t, 32>{});
+      case 64:
+        return fn(arch_for_group<Bits, 64>(Archs{}), std::integral_constant<std::size_t, 64>{});
+      case 128:
+        return fn(arch_for_group<Bits, 128>(Archs{}), std::integral_constant<std::size_t, 128>{});
+      default:
+        return any_arch(std::integral_constant<std::size_t, 0>{});
     }
-  });
+  }
 }
 
 /// Runs fn(std::integral_constant<Scheme, S>) for the run-time scheme, so the
