@@ -46,29 +46,27 @@ wait_for() {  # wait_for <pid> <name>
   fi
 }
 
-# -rss_limit_mb keeps a runaway allocation from passing unnoticed; inputs up
-# to 64 KiB let the fuzzer grow files with several tensors.
-fuzz fuzz_gguf "$work_dir/corpus" "$seconds" 65536 &
-gguf=$!
-# Seeds from tests/test_cache_file.cpp: files of the fuzzer's two caches, truncated and flipped ones.
-mkdir -p "$work_dir/cache_file_corpus"
-cp "$source_dir"/tests/fuzz/corpus/cache_file/* "$work_dir/cache_file_corpus/"
-fuzz fuzz_cache_file "$work_dir/cache_file_corpus" "$seconds" 16384 &
-cache_file=$!
-wait_for "$gguf" fuzz_gguf
-wait_for "$cache_file" fuzz_cache_file
+fuzz_pair() {  # fuzz_pair <name> <corpus> <seconds> <max_len> <name> <corpus> <seconds> <max_len>
+  fuzz "$1" "$2" "$3" "$4" &
+  local first=$!
+  fuzz "$5" "$6" "$7" "$8" &
+  local second=$!
+  wait_for "$first" "$1"
+  wait_for "$second" "$5"
+}
 
-# The tokenizer needs no seed corpus: any byte string is a valid input.
-mkdir -p "$work_dir/tokenizer_corpus"
-fuzz fuzz_tokenizer "$work_dir/tokenizer_corpus" "$(( (seconds + 1) / 2 ))" 4096 &
-tokenizer=$!
-# Seeds from tests/test_controller.cpp: a valid file and broken ones.
-mkdir -p "$work_dir/controller_corpus"
+# Seeds: the committed GGUF corpus (above); for the cache files and the controller weight
+# files, the files of tests/test_cache_file.cpp and tests/test_controller.cpp, valid ones,
+# truncated and flipped ones. The tokenizer needs none: any byte string is a valid input.
+mkdir -p "$work_dir/cache_file_corpus" "$work_dir/tokenizer_corpus" "$work_dir/controller_corpus"
+cp "$source_dir"/tests/fuzz/corpus/cache_file/* "$work_dir/cache_file_corpus/"
 cp "$source_dir"/tests/fuzz/corpus/controller/* "$work_dir/controller_corpus/"
-fuzz fuzz_controller "$work_dir/controller_corpus" "$(( (seconds + 1) / 2 ))" 4096 &
-controller=$!
-wait_for "$tokenizer" fuzz_tokenizer
-wait_for "$controller" fuzz_controller
+
+# -rss_limit_mb keeps a runaway allocation from passing unnoticed; inputs up
+# to 64 KiB let the fuzzer grow GGUF files with several tensors.
+half=$(( (seconds + 1) / 2 ))
+fuzz_pair fuzz_gguf "$work_dir/corpus" "$seconds" 65536 fuzz_cache_file "$work_dir/cache_file_corpus" "$seconds" 16384
+fuzz_pair fuzz_tokenizer "$work_dir/tokenizer_corpus" "$half" 4096 fuzz_controller "$work_dir/controller_corpus" "$half" 4096
 
 if [[ $failed -ne 0 ]]; then
   exit 1
