@@ -113,7 +113,7 @@ class FusedAttention {
     const std::size_t tokens = store.size();
     // Each unit runs in its own lane, whose buffers own their cache lines, and copies its KV head's
     // results out once: threads never write the same line while they attend (online-softmax state
-    // written per page into shared arrays cost a two-thread pass ~20 % in line transfers).
+    // written per page into shared arrays cost a two-thread pass 10-20 % in line transfers).
     const auto attend_in_lane = [&](Lane& lane, std::size_t g, std::span<const PageVisit> range) {
       std::fill_n(lane.max.data(), group, -std::numeric_limits<float>::infinity());
       std::fill_n(lane.sum.data(), group, 0.0f);
