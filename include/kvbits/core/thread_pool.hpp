@@ -29,6 +29,7 @@ inline void cpu_relax() noexcept {
 template <class Done>
 bool spin_until(Done&& done, std::chrono::nanoseconds budget) {
   constexpr int kChecksPerClockRead = 64;
+  if (budget <= std::chrono::nanoseconds::zero()) return done();
   const auto deadline = std::chrono::steady_clock::now() + budget;
   for (;;) {
     for (int i = 0; i < kChecksPerClockRead; ++i) {
