@@ -105,9 +105,6 @@ class FusedAttention {
       basis.query_to_stored(layer, h / group, query);
       scale_in_place(query, d, softmax_scale);
     }
-    std::fill_n(accumulator_.data(), heads * d, 0.0f);
-    std::fill_n(running_max_.data(), heads, -std::numeric_limits<float>::infinity());
-    std::fill_n(running_sum_.data(), heads, 0.0f);
 
     const std::span<const PageVisit> pages(pages_);
     const std::size_t tokens = store.size();
@@ -240,6 +237,7 @@ class FusedAttention {
         }
         float sum = 0.0f;
         float* accumulator = accumulator_.data() + head * d;
+        std::fill_n(accumulator, d, 0.0f);
         for (std::size_t part = 0; part < split; ++part) {
           const Lane& lane = lanes_[g * split + part];
           if (lane.sum[h] == 0.0f) continue;  // a range without rows
