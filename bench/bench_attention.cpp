@@ -534,8 +534,8 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("paired/mixed_2_4_8_vs_fp32/d128/N32768", [](benchmark::State& s) {
     bench_paired<128, float>(s, 32768, MixedPolicy{});
   });
-  // The same cold pairs with 64 KiB page planes (CacheOptions::page_plane_bytes): a 32-bit page
-  // of 128 tokens instead of 32, a 16-bit one of 256 instead of 64, a 4-bit one of 960 instead of 240.
+  // The same cold pairs with 64 KiB page planes (CacheOptions::page_plane_bytes): a 16-bit page of
+  // 256 tokens instead of 128, a 4-bit one of 960 instead of 240; a 32-bit page holds 128 either way.
   constexpr std::size_t kLargePlane = 65536;
   for (std::size_t tokens : {32768u, 131072u}) {
     const std::string suffix = "/d128/N" + std::to_string(tokens);

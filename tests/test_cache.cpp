@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <new>
@@ -809,24 +810,42 @@ TEMPLATE_TEST_CASE("attend with attention statistics and decision ages does not 
 TEST_CASE("page tokens follow the page plane bytes", "[cache]") {
   using kvbits::detail::page_tokens_for;
   const std::size_t large = std::size_t{1} << 20;  // a capacity that never limits the page
-  // The default is the page size of every cache before the option: clamp(16384 / row, 16, 1024),
-  // a multiple of 16, at most the capacity rounded up to 16.
+  // The default: clamp(16384 / row, fewest, 1024), a multiple of 16, at most the capacity rounded
+  // up to 16, where fewest is 128, or a sixteenth of the capacity (a multiple of 16, >= 16) when
+  // that is less.
   CHECK(kvbits::CacheOptions{}.page_plane_bytes == 16384);
+  const std::size_t capacities[] = {1, 100, 512, 1000, 2047, 2048, large};
+  const std::size_t fewest[] = {16, 16, 32, 48, 112, 128, 128};
   for (std::size_t row = 1; row <= 2048; ++row) {
-    for (std::size_t capacity : {std::size_t{1}, std::size_t{100}, std::size_t{1000}, large}) {
+    for (std::size_t c = 0; c < std::size(capacities); ++c) {
+      std::size_t expected = std::clamp<std::size_t>(16384 / row, fewest[c], 1024);
+      expected = std::min(expected - expected % 16, (capacities[c] + 15) / 16 * 16);
+      INFO("row " << row << " capacity " << capacities[c] << " expected " << expected);
+      REQUIRE(page_tokens_for(row, capacities[c], kvbits::kDefaultPagePlaneBytes) == expected);
+    }
+  }
+  // Rows of up to 128 bytes, and in caches of at most 512 tokens rows of up to 512 bytes (every row
+  // of the two evaluation models), keep the pages they had before the floor: clamp(16384 / row,
+  // 16, 1024).
+  for (std::size_t row = 1; row <= 512; ++row) {
+    for (std::size_t capacity : {std::size_t{512}, large}) {
+      if (capacity == large && row > 128) continue;
       std::size_t before = std::clamp<std::size_t>(16384 / row, 16, 1024);
-      before = std::min(before - before % 16, (capacity + 15) / 16 * 16);
-      INFO("row " << row << " capacity " << capacity << " expected " << before);
+      before = std::min(before - before % 16, capacity);
       REQUIRE(page_tokens_for(row, capacity, kvbits::kDefaultPagePlaneBytes) == before);
     }
   }
+  // head_dim 128 in a long cache: 32-bit rows (512 bytes) and 16-bit ones (256) get 128 slots.
+  CHECK(page_tokens_for(512, large, kvbits::kDefaultPagePlaneBytes) == 128);
+  CHECK(page_tokens_for(256, large, kvbits::kDefaultPagePlaneBytes) == 128);
   // head_dim 128 rows: 32-bit 512 bytes, 16-bit 256, 4-bit 64 codes + 4 metadata.
   CHECK(page_tokens_for(512, large, 65536) == 128);
   CHECK(page_tokens_for(256, large, 65536) == 256);
   CHECK(page_tokens_for(68, large, 65536) == 960);
-  CHECK(page_tokens_for(68, large, 4096) == 48);
-  // At least 16 slots however wide the row; narrow rows are counted as 16 bytes.
-  CHECK(page_tokens_for(2048, large, 4096) == 16);
+  CHECK(page_tokens_for(68, large, 4096) == 128);
+  // At least 128 slots however wide the row in a long cache; narrow rows are counted as 16 bytes.
+  CHECK(page_tokens_for(2048, large, 4096) == 128);
+  CHECK(page_tokens_for(2048, 1000, 4096) == 48);
   CHECK(page_tokens_for(6, large, 65536) == 4096);
   CHECK(page_tokens_for(6, large, std::size_t{1} << 20) == 65536);
   CHECK(page_tokens_for(68, 100, 65536) == 112);
@@ -840,7 +859,8 @@ TEMPLATE_TEST_CASE("larger page planes change the page size and not the attentio
     int bits;
     std::size_t page16k, page64k;  // slots per page at 16 and 64 KiB planes
   };
-  for (const Case c : {Case{32, 32, 128}, Case{16, 64, 256}, Case{4, 240, 960}}) {
+  // 32-bit rows get the floor of 128 slots at 16 KiB, the slots 64 KiB holds as well.
+  for (const Case c : {Case{32, 128, 128}, Case{16, 128, 256}, Case{4, 240, 960}}) {
     CAPTURE(c.bits);
     std::mt19937 rng(22);
     auto o = make_options(kv_heads, d, 4096);

@@ -54,11 +54,12 @@ struct CacheOptions {
   KVCodecOptions key{};    ///< key codec
   KVCodecOptions value{};  ///< value codec
   /// Bytes of one page plane, the rows of one KV head's keys (or values) in a page: a power
-  /// of two in [4096, 1 MiB]; a page holds about this many bytes per plane, and at least 16
-  /// tokens. Larger planes stream faster from DRAM over long contexts (attention switches pages
-  /// less often), but a stream's last page is reserved whole, so each stream in use may hold up
-  /// to one plane of unused room per layer, KV head and K/V. Many short sequences want small
-  /// planes; few long ones large planes.
+  /// of two in [4096, 1 MiB]; a page holds about this many bytes per plane, and at least 128
+  /// tokens (in a cache of fewer than 2048 tokens, a sixteenth of the capacity). Larger planes
+  /// stream faster from DRAM over long contexts (attention switches pages less often), but a
+  /// stream's last page is reserved whole, so each stream in use may hold up to one page of
+  /// unused room per layer, KV head and K/V. Many short sequences want small planes; few long
+  /// ones large planes.
   std::size_t page_plane_bytes = kDefaultPagePlaneBytes;
 };
 
