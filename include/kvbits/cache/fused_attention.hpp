@@ -146,7 +146,7 @@ class FusedAttention {
   }
 
  private:
-  // The scratch of one unit of work, each buffer on cache lines of its own (see grow).
+  // The scratch of one unit of work, each buffer on cache lines of its own.
   struct Lane {
     using Buffer = std::vector<float, CacheLineAllocator<float>>;
     Buffer scores;       // [query heads per KV head][widest page] scores, then weights, of one page
@@ -257,19 +257,14 @@ class FusedAttention {
     const auto at_least = [](auto& buffer, std::size_t size) {
       if (buffer.size() < size) buffer.resize(size);
     };
-    // Lane buffers are line-aligned and whole lines long, so no two share a line.
-    constexpr std::size_t kLineFloats = kCacheLineBytes / sizeof(float);
-    const auto lines = [](std::size_t floats) {
-      return (floats + kLineFloats - 1) / kLineFloats * kLineFloats;
-    };
     const std::size_t group = heads / kv_heads_;
     if (lanes_.size() < units) lanes_.resize(units);
     for (std::size_t u = 0; u < units; ++u) {
       Lane& lane = lanes_[u];
-      at_least(lane.scores, lines(group * widest_page_));
-      at_least(lane.max, lines(group));
-      at_least(lane.sum, lines(group));
-      at_least(lane.accumulator, lines(group * head_dim_));
+      at_least(lane.scores, group * widest_page_);
+      at_least(lane.max, group);
+      at_least(lane.sum, group);
+      at_least(lane.accumulator, group * head_dim_);
     }
     at_least(query_, heads * head_dim_);
     at_least(accumulator_, heads * head_dim_);

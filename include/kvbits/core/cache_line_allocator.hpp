@@ -10,9 +10,9 @@ namespace kvbits {
 inline constexpr std::size_t kCacheLineBytes = 64;
 
 /**
- * A std::allocator that starts every block on a cache line. With sizes rounded
- * up to whole lines, buffers written by different threads never share one, so
- * no core's writes evict another's line (false sharing).
+ * A std::allocator whose blocks start on a cache line and fill whole lines, so
+ * buffers written by different threads never share one: no core's writes evict
+ * another's line (false sharing).
  */
 template <class T>
 struct CacheLineAllocator {
@@ -23,10 +23,11 @@ struct CacheLineAllocator {
   template <class U>
   explicit CacheLineAllocator(const CacheLineAllocator<U>&) noexcept {}
 
-  /// @return room for `count` T, aligned to kCacheLineBytes; throws std::bad_alloc.
+  /// @return room for `count` T on whole cache lines of their own; throws std::bad_alloc.
   [[nodiscard]] T* allocate(std::size_t count) {
-    if (count > static_cast<std::size_t>(-1) / sizeof(T)) throw std::bad_alloc();
-    return static_cast<T*>(::operator new (count * sizeof(T), std::align_val_t{kCacheLineBytes}));
+    if (count > (static_cast<std::size_t>(-1) - (kCacheLineBytes - 1)) / sizeof(T)) throw std::bad_alloc();
+    const std::size_t bytes = (count * sizeof(T) + kCacheLineBytes - 1) / kCacheLineBytes * kCacheLineBytes;
+    return static_cast<T*>(::operator new (bytes, std::align_val_t{kCacheLineBytes}));
   }
 
   /// Frees what allocate() returned.
