@@ -31,15 +31,19 @@ constexpr std::size_t planar_stride(std::size_t group) noexcept {
   return group * Bits / 8;
 }
 
+// Whole-group pack and unpack in the code orders of QuantFormat, loop by loop
+// (fields, then bytes) rather than element by element, so they vectorise.
 template <int Bits>
 inline void pack_codes(const std::uint8_t* KVBITS_RESTRICT codes, std::size_t group,
                        std::uint8_t* KVBITS_RESTRICT out) noexcept {
   if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
     const std::size_t stride = planar_stride<Bits>(group);
-    std::memset(out, 0, stride);
-    for (std::size_t i = 0; i < group; ++i) {
-      const std::size_t field = i / stride;
-      out[i % stride] = static_cast<std::uint8_t>(out[i % stride] | (codes[i] << (field * Bits)));
+    for (std::size_t j = 0; j < stride; ++j) {
+      unsigned byte = 0;
+      for (std::size_t field = 0; field < 8 / Bits; ++field) {
+        byte |= unsigned{codes[field * stride + j]} << (field * Bits);
+      }
+      out[j] = static_cast<std::uint8_t>(byte);
     }
   } else {
     for (std::size_t unit = 0; unit < group / 8; ++unit) {
@@ -49,6 +53,30 @@ inline void pack_codes(const std::uint8_t* KVBITS_RESTRICT codes, std::size_t gr
       }
       for (std::size_t b = 0; b < static_cast<std::size_t>(Bits); ++b) {
         out[unit * Bits + b] = static_cast<std::uint8_t>(word >> (8 * b));
+      }
+    }
+  }
+}
+
+template <int Bits>
+inline void unpack_codes(const std::uint8_t* KVBITS_RESTRICT packed, std::size_t group,
+                         std::uint8_t* KVBITS_RESTRICT codes) noexcept {
+  constexpr unsigned kMask = (1u << Bits) - 1u;
+  if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
+    const std::size_t stride = planar_stride<Bits>(group);
+    for (std::size_t field = 0; field < 8 / Bits; ++field) {
+      for (std::size_t j = 0; j < stride; ++j) {
+        codes[field * stride + j] = static_cast<std::uint8_t>((packed[j] >> (field * Bits)) & kMask);
+      }
+    }
+  } else {
+    for (std::size_t unit = 0; unit < group / 8; ++unit) {
+      std::uint64_t word = 0;
+      for (std::size_t b = 0; b < static_cast<std::size_t>(Bits); ++b) {
+        word |= static_cast<std::uint64_t>(packed[unit * Bits + b]) << (8 * b);
+      }
+      for (std::size_t i = 0; i < 8; ++i) {
+        codes[unit * 8 + i] = static_cast<std::uint8_t>((word >> (i * Bits)) & kMask);
       }
     }
   }

@@ -57,61 +57,6 @@ inline namespace KVBITS_ISA_NAMESPACE {
 
 namespace requantize_detail {
 
-// Whole-group unpack and pack in the code orders of QuantFormat, loop by loop
-// (fields, then bytes) rather than element by element, so they vectorise.
-template <int Bits>
-inline void unpack_group(const std::uint8_t* KVBITS_RESTRICT packed, std::size_t group,
-                         std::uint8_t* KVBITS_RESTRICT codes) noexcept {
-  constexpr unsigned kMask = (1u << Bits) - 1u;
-  if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
-    const std::size_t stride = detail::planar_stride<Bits>(group);
-    for (std::size_t field = 0; field < 8 / Bits; ++field) {
-      for (std::size_t j = 0; j < stride; ++j) {
-        codes[field * stride + j] = static_cast<std::uint8_t>((packed[j] >> (field * Bits)) & kMask);
-      }
-    }
-  } else {
-    for (std::size_t unit = 0; unit < group / 8; ++unit) {
-      std::uint64_t word = 0;
-      for (std::size_t b = 0; b < static_cast<std::size_t>(Bits); ++b) {
-        word |= static_cast<std::uint64_t>(packed[unit * Bits + b]) << (8 * b);
-      }
-      for (std::size_t i = 0; i < 8; ++i) {
-        codes[unit * 8 + i] = static_cast<std::uint8_t>((word >> (i * Bits)) & kMask);
-      }
-    }
-  }
-}
-
-template <int Bits>
-inline void pack_group(const std::uint8_t* KVBITS_RESTRICT codes, std::size_t group,
-                       std::uint8_t* KVBITS_RESTRICT packed) noexcept {
-  if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
-    const std::size_t stride = detail::planar_stride<Bits>(group);
-    for (std::size_t j = 0; j < stride; ++j) {
-      unsigned byte = 0;
-      for (std::size_t field = 0; field < 8 / Bits; ++field) {
-        byte |= unsigned{codes[field * stride + j]} << (field * Bits);
-      }
-      packed[j] = static_cast<std::uint8_t>(byte);
-    }
-  } else {
-    for (std::size_t unit = 0; unit < group / 8; ++unit) {
-      std::uint64_t word = 0;
-      for (std::size_t i = 0; i < 8; ++i) {
-        word |= static_cast<std::uint64_t>(codes[unit * 8 + i]) << (i * Bits);
-      }
-      for (std::size_t b = 0; b < static_cast<std::size_t>(Bits); ++b) {
-        packed[unit * Bits + b] = static_cast<std::uint8_t>(word >> (8 * b));
-      }
-    }
-  }
-}
-
-}  // namespace requantize_detail
-
-namespace requantize_detail {
-
 // requantize_ref's loop for a compile-time group (Group != 0) or the run-time one (Group == 0).
 template <int From, int To, std::size_t Group>
 inline void requantize_groups(const std::uint8_t* KVBITS_RESTRICT in, std::size_t n,
@@ -131,11 +76,11 @@ inline void requantize_groups(const std::uint8_t* KVBITS_RESTRICT in, std::size_
     target[1] = static_cast<std::uint8_t>(wider >> 8);
     target[2] = source[2];  // the fp16 min is unchanged
     target[3] = source[3];
-    unpack_group<From>(source + kMeta, group, codes);
+    detail::unpack_codes<From>(source + kMeta, group, codes);
     for (std::size_t i = 0; i < group; ++i) {
       codes[i] = static_cast<std::uint8_t>((codes[i] + (kDivisor - 1) / 2) / kDivisor);
     }
-    pack_group<To>(codes, group, target + kMeta);
+    detail::pack_codes<To>(codes, group, target + kMeta);
   }
 }
 
