@@ -39,6 +39,7 @@
 namespace {
 
 using kvbits::bench::random_vector;
+using kvbits::bench::seconds_per_attend;
 using kvbits::bench::thread_seconds;
 
 // The baselines a row is compared with: FP32 and FP16 attention over contiguous
@@ -243,14 +244,7 @@ void bench_cache(benchmark::State& state, std::size_t d, std::size_t tokens, Pol
   const auto q = random_vector(rng, d);
   std::vector<float> out(d);
   const std::size_t kv_bytes = kv_bytes_of(cache);
-  cache.attend(0, q, out);  // grow scratch outside the timed loop
-  const double start = thread_seconds();
-  for (auto _ : state) {
-    cache.attend(0, q, out);
-    benchmark::DoNotOptimize(out.data());
-    benchmark::ClobberMemory();
-  }
-  const double seconds = thread_seconds() - start;
+  const double seconds = seconds_per_attend(state, cache, q, out) * static_cast<double>(state.iterations());
   state.SetLabel(std::string(kvbits::DefaultBackend::name()));
   report(state, d, tokens, kv_bytes, seconds);
 }
@@ -364,14 +358,7 @@ void bench_statistics(benchmark::State& state, std::size_t d, std::size_t tokens
   }
   const auto q = random_vector(rng, heads * d);
   std::vector<float> out(heads * d);
-  cache.attend(0, q, out);
-  const double start = thread_seconds();
-  for (auto _ : state) {
-    cache.attend(0, q, out);
-    benchmark::DoNotOptimize(out.data());
-    benchmark::ClobberMemory();
-  }
-  const double per_call = (thread_seconds() - start) / static_cast<double>(state.iterations());
+  const double per_call = seconds_per_attend(state, cache, q, out);
   state.counters["ns_per_token"] = per_call * 1e9 / static_cast<double>(tokens);
   state.counters["heads"] = static_cast<double>(heads);
   state.SetLabel(std::string(kvbits::DefaultBackend::name()));

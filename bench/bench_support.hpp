@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
-// What every benchmark program here needs: a clock that charges only this thread, and random
-// rows to feed caches and kernels.
+// What every benchmark program here needs: a clock that charges only this thread, random rows
+// to feed caches and kernels, and the timed loop of one cache's attention.
 #pragma once
 
 #include <cstddef>
 #include <ctime>
 #include <random>
 #include <vector>
+
+#include <benchmark/benchmark.h>
 
 namespace kvbits::bench {
 
@@ -24,6 +26,21 @@ inline std::vector<float> random_vector(std::mt19937& rng, std::size_t n, float 
   std::vector<float> x(n);
   for (float& value : x) value = normal(rng);
   return x;
+}
+
+/// Thread CPU seconds per cache.attend(0, q, out) over the benchmark loop, after one untimed
+/// call that grows the cache's scratch.
+template <class Cache>
+double seconds_per_attend(benchmark::State& state, Cache& cache, const std::vector<float>& q,
+                          std::vector<float>& out) {
+  cache.attend(0, q, out);
+  const double start = thread_seconds();
+  for (auto _ : state) {
+    cache.attend(0, q, out);
+    benchmark::DoNotOptimize(out.data());
+    benchmark::ClobberMemory();
+  }
+  return (thread_seconds() - start) / static_cast<double>(state.iterations());
 }
 
 }  // namespace kvbits::bench

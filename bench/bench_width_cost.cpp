@@ -29,7 +29,7 @@
 namespace {
 
 using kvbits::bench::random_vector;
-using kvbits::bench::thread_seconds;
+using kvbits::bench::seconds_per_attend;
 
 /// A model's attention shape and the cache options its weights were labelled with.
 struct Shape {
@@ -70,14 +70,7 @@ void bench_width(benchmark::State& state, const Shape& shape, std::size_t tokens
   }
   const auto q = random_vector(rng, shape.query_heads * shape.head_dim);
   std::vector<float> out(q.size());
-  cache.attend(0, q, out);  // grow scratch outside the timed loop
-  const double start = thread_seconds();
-  for (auto _ : state) {
-    cache.attend(0, q, out);
-    benchmark::DoNotOptimize(out.data());
-    benchmark::ClobberMemory();
-  }
-  const double per_call = (thread_seconds() - start) / static_cast<double>(state.iterations());
+  const double per_call = seconds_per_attend(state, cache, q, out);
   state.counters["ns_per_token"] = per_call * 1e9 / static_cast<double>(tokens);
   const auto key = std::make_pair(std::string(shape.name), tokens);
   if (baseline) baseline_seconds()[key] = per_call;
