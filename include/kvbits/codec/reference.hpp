@@ -31,8 +31,8 @@ constexpr std::size_t planar_stride(std::size_t group) noexcept {
   return group * Bits / 8;
 }
 
-// Whole-group pack and unpack in the code orders of QuantFormat, loop by loop
-// (fields, then bytes) rather than element by element, so they vectorise.
+// A whole group's codes packed in the order of QuantFormat, loop by loop (fields,
+// then bytes) rather than element by element, so it vectorises.
 template <int Bits>
 inline void pack_codes(const std::uint8_t* KVBITS_RESTRICT codes, std::size_t group,
                        std::uint8_t* KVBITS_RESTRICT out) noexcept {
@@ -59,30 +59,6 @@ inline void pack_codes(const std::uint8_t* KVBITS_RESTRICT codes, std::size_t gr
 }
 
 template <int Bits>
-inline void unpack_codes(const std::uint8_t* KVBITS_RESTRICT packed, std::size_t group,
-                         std::uint8_t* KVBITS_RESTRICT codes) noexcept {
-  constexpr unsigned kMask = (1u << Bits) - 1u;
-  if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
-    const std::size_t stride = planar_stride<Bits>(group);
-    for (std::size_t field = 0; field < 8 / Bits; ++field) {
-      for (std::size_t j = 0; j < stride; ++j) {
-        codes[field * stride + j] = static_cast<std::uint8_t>((packed[j] >> (field * Bits)) & kMask);
-      }
-    }
-  } else {
-    for (std::size_t unit = 0; unit < group / 8; ++unit) {
-      std::uint64_t word = 0;
-      for (std::size_t b = 0; b < static_cast<std::size_t>(Bits); ++b) {
-        word |= static_cast<std::uint64_t>(packed[unit * Bits + b]) << (8 * b);
-      }
-      for (std::size_t i = 0; i < 8; ++i) {
-        codes[unit * 8 + i] = static_cast<std::uint8_t>((word >> (i * Bits)) & kMask);
-      }
-    }
-  }
-}
-
-template <int Bits>
 inline int unpack_code(const std::uint8_t* codes, std::size_t group, std::size_t i) noexcept {
   constexpr unsigned kMask = (1u << Bits) - 1u;
   if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
@@ -102,13 +78,14 @@ inline int unpack_code(const std::uint8_t* codes, std::size_t group, std::size_t
 
 /**
  * Calls visit(i, unpack_code<Bits>(codes, group, i)) for i = 0 .. group - 1 in
- * that order. The planar widths walk their fields without a division per
- * element (code i is field i / stride of byte i % stride).
+ * that order, loop by loop rather than element by element: the planar widths
+ * walk their fields without a division per element (code i is field i / stride
+ * of byte i % stride), the bit streams read each unit of 8 codes as one word.
  */
 template <int Bits, class Visit>
 inline void for_each_code(const std::uint8_t* codes, std::size_t group, Visit&& visit) noexcept {
+  constexpr unsigned kMask = (1u << Bits) - 1u;
   if constexpr (Bits == 2 || Bits == 4 || Bits == 8) {
-    constexpr unsigned kMask = (1u << Bits) - 1u;
     const std::size_t stride = planar_stride<Bits>(group);
     for (std::size_t field = 0; field < 8 / Bits; ++field) {
       const unsigned shift = static_cast<unsigned>(field) * static_cast<unsigned>(Bits);
@@ -117,8 +94,22 @@ inline void for_each_code(const std::uint8_t* codes, std::size_t group, Visit&& 
       }
     }
   } else {
-    for (std::size_t i = 0; i < group; ++i) visit(i, unpack_code<Bits>(codes, group, i));
+    for (std::size_t unit = 0; unit < group / 8; ++unit) {
+      std::uint64_t word = 0;
+      for (std::size_t b = 0; b < static_cast<std::size_t>(Bits); ++b) {
+        word |= static_cast<std::uint64_t>(codes[unit * Bits + b]) << (8 * b);
+      }
+      for (std::size_t i = 0; i < 8; ++i) visit(unit * 8 + i, static_cast<int>((word >> (i * Bits)) & kMask));
+    }
   }
+}
+
+/// The group's codes unpacked into codes [group], in element order (for_each_code).
+template <int Bits>
+inline void unpack_codes(const std::uint8_t* KVBITS_RESTRICT packed, std::size_t group,
+                         std::uint8_t* KVBITS_RESTRICT codes) noexcept {
+  for_each_code<Bits>(packed, group,
+                      [codes](std::size_t i, int code) { codes[i] = static_cast<std::uint8_t>(code); });
 }
 
 }  // namespace detail
