@@ -926,6 +926,40 @@ TEST_CASE("xsimd dot_rows and axpy_rows match the scalar reference over many row
   }
 }
 
+TEST_CASE("xsimd axpy_rows over 2-bit groups of 8 gives the reference's sums bit for bit",
+          "[codec][rows][simd]") {
+  // The one grouped format no SIMD batch tiles (2 code bytes per group) has its
+  // own kernel, which promises the reference's arithmetic, not just its tolerance.
+  constexpr std::size_t kRows = 37;
+  constexpr std::size_t kPadding = 3;
+  std::uint32_t seed = 700;
+  for (Scheme scheme : kSchemes) {
+    for (std::size_t n : {std::size_t{8}, std::size_t{16}, std::size_t{64}}) {
+      const QuantFormat format{2, 8, scheme};
+      INFO(describe(format, n));
+      const std::size_t row_bytes = kvbits::packed_size(format, n);
+      const std::size_t stride = row_bytes + kPadding;
+      std::vector<std::uint8_t> rows(kRows * stride, 0xEE);
+      for (std::size_t r = 0; r < kRows; ++r) {
+        const auto x = make_vector(r % 3 == 0 ? Kind::outliers : Kind::random, n, seed++);
+        kvbits::ScalarBackend::encode(format, x, std::span(rows).subspan(r * stride, row_bytes));
+      }
+      std::vector<float> weights(kRows);
+      for (std::size_t r = 0; r < kRows; ++r) weights[r] = make_vector(Kind::random, 8, seed++)[r % 8];
+      const auto y0 = make_vector(Kind::random, n, seed++);
+      std::vector<float> y_expected(y0);
+      std::vector<float> y_actual(y0);
+      kvbits::ScalarBackend::axpy_rows(format, weights.data(), n, rows.data(), stride, kRows,
+                                       y_expected.data());
+      kvbits::XsimdBackend::axpy_rows(format, weights.data(), n, rows.data(), stride, kRows, y_actual.data());
+      for (std::size_t i = 0; i < n; ++i) {
+        INFO("index " << i << ": expected " << y_expected[i] << ", actual " << y_actual[i]);
+        REQUIRE(std::bit_cast<std::uint32_t>(y_actual[i]) == std::bit_cast<std::uint32_t>(y_expected[i]));
+      }
+    }
+  }
+}
+
 TEST_CASE("xsimd dot_rows with several groups per row applies each group's parameters",
           "[codec][rows][simd]") {
   // With groups of 32 or 64 elements in rows of 64 or 128 (2/3/4/8 bits), the AVX-512 VNNI kernel

@@ -12,6 +12,7 @@
 #include "kvbits/config.hpp"
 #include "kvbits/core/fp16.hpp"
 #include "kvbits/core/isa_namespace.hpp"
+#include "kvbits/core/multiply_add.hpp"
 
 // Scalar reference kernels: plain C++ and the definition of correct. Every SIMD
 // kernel is tested against these.
@@ -200,8 +201,9 @@ inline void axpy_grouped_ref(float w, const std::uint8_t* KVBITS_RESTRICT in, st
     const float offset = w * affine.offset;
     const std::uint8_t* codes = block + metadata_bytes(scheme);
     float* out = y + g * group;
-    detail::for_each_code<Bits>(
-        codes, group, [&](std::size_t i, int code) { out[i] += offset + scale * static_cast<float>(code); });
+    detail::for_each_code<Bits>(codes, group, [&](std::size_t i, int code) {
+      out[i] += kvbits::detail::multiply_add(scale, static_cast<float>(code), offset);
+    });
   }
 }
 

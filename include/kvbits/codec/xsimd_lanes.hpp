@@ -12,6 +12,7 @@
 #include "kvbits/config.hpp"
 #include "kvbits/core/fp16.hpp"
 #include "kvbits/core/isa_namespace.hpp"
+#include "kvbits/core/multiply_add.hpp"
 
 // The per-architecture primitives under the xsimd kernels: what xsimd 8.1 does
 // not offer portably (widening byte loads, narrowing byte stores, horizontal
@@ -42,20 +43,7 @@ struct NoArch {
   static constexpr const char* name() noexcept { return "none"; }
 };
 
-/**
- * a * b + c with the rounding fixed by the target, not by the compiler: one
- * rounding where the target has an FMA unit, two where it has none (and
- * nothing can be contracted). Left to the compiler, a * b + c may be
- * contracted in one inlined copy of a kernel and not in another, and the
- * several-query kernels promise each query the bits of its one-query call.
- */
-KVBITS_ALWAYS_INLINE float multiply_add(float a, float b, float c) noexcept {
-#if defined(__FMA__) || defined(__aarch64__)
-  return std::fma(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
+using kvbits::detail::multiply_add;
 
 #if KVBITS_XSIMD_KERNELS && defined(__aarch64__)
 
