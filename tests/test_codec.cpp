@@ -926,7 +926,7 @@ TEST_CASE("xsimd dot_rows and axpy_rows match the scalar reference over many row
   }
 }
 
-TEST_CASE("xsimd axpy_rows over 2-bit groups of 8 gives the reference's sums bit for bit",
+TEST_CASE("xsimd dot_rows and axpy_rows over 2-bit groups of 8 give the reference's sums bit for bit",
           "[codec][rows][simd]") {
   // The one grouped format no SIMD batch tiles (2 code bytes per group) has its
   // own kernel, which promises the reference's arithmetic, not just its tolerance.
@@ -946,6 +946,18 @@ TEST_CASE("xsimd axpy_rows over 2-bit groups of 8 gives the reference's sums bit
       }
       std::vector<float> weights(kRows);
       for (std::size_t r = 0; r < kRows; ++r) weights[r] = make_vector(Kind::random, 8, seed++)[r % 8];
+      const Kind query_kind = seed % 2 == 0 ? Kind::random : Kind::mixed_scale;
+      const auto q = make_vector(query_kind, n, seed++);
+      std::vector<float> scores_expected(kRows);
+      std::vector<float> scores_actual(kRows);
+      kvbits::ScalarBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows,
+                                      scores_expected.data());
+      kvbits::XsimdBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows, scores_actual.data());
+      for (std::size_t r = 0; r < kRows; ++r) {
+        INFO("row " << r << ": expected " << scores_expected[r] << ", actual " << scores_actual[r]);
+        REQUIRE(std::bit_cast<std::uint32_t>(scores_actual[r]) ==
+                std::bit_cast<std::uint32_t>(scores_expected[r]));
+      }
       const auto y0 = make_vector(Kind::random, n, seed++);
       std::vector<float> y_expected(y0);
       std::vector<float> y_actual(y0);

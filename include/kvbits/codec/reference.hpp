@@ -180,11 +180,13 @@ inline float dot_grouped_ref(const float* KVBITS_RESTRICT q, const std::uint8_t*
     float q_sum = 0.0f;
     float qc_sum = 0.0f;
     const float* q_group = q + g * group;
+    // The roundings are spelled out (SIMD kernels reproduce them): each product on its own,
+    // the last step as one multiply-add.
     detail::for_each_code<Bits>(codes, group, [&](std::size_t i, int code) {
       q_sum += q_group[i];
-      qc_sum += q_group[i] * static_cast<float>(code);
+      qc_sum += kvbits::detail::rounded_product(q_group[i], static_cast<float>(code));
     });
-    total += affine.offset * q_sum + affine.scale * qc_sum;
+    total += kvbits::detail::multiply_add(affine.offset, q_sum, affine.scale * qc_sum);
   }
   return total;
 }

@@ -36,7 +36,7 @@
 //   xsimd_rows_quantized.hpp  dot_rows / axpy_rows over 2/4/8-bit rows in floats
 //   xsimd_dot_vnni.hpp        integer dot_rows on AVX-512 VNNI
 //   xsimd_rows_shared.hpp     dot_rows / axpy_rows of several queries over 2/4/8-bit rows
-//   xsimd_rows_two_bit_g8.hpp axpy_rows over 2-bit rows in groups of 8 (the reference's sums)
+//   xsimd_rows_two_bit_g8.hpp dot_rows / axpy_rows over 2-bit rows in groups of 8 (the reference's sums)
 // dot and axpy sum in a different order from the reference and are tested
 // against it with tolerances.
 namespace kvbits::kernel {
@@ -312,6 +312,14 @@ struct XsimdKernels {
                        float* KVBITS_RESTRICT scores) noexcept {
     simd::dispatch<Bits>(n, group, [&](auto arch, [[maybe_unused]] auto g) {
       if constexpr (std::is_same_v<decltype(arch), simd::NoArch>) {
+        if constexpr (Bits == 2 && simd::kTwoBitGroupsOf8) {
+          if (group == 8) {
+            simd::with_scheme(scheme, [&](auto fixed) {
+              simd::dot_rows_two_bit_g8<fixed.value>(q, n, rows, stride, count, scores);
+            });
+            return;
+          }
+        }
         ScalarKernels::dot_rows<Bits>(q, n, group, scheme, rows, stride, count, scores);
       } else {
 #if KVBITS_XSIMD_KERNELS

@@ -25,5 +25,19 @@ KVBITS_ALWAYS_INLINE float multiply_add(float a, float b, float c) noexcept {
 #endif
 }
 
+/**
+ * a * b rounded on its own, never contracted into a following add: a fused
+ * multiply-add with a +0 addend, which the compiler may not fold back into a
+ * plain product (the two differ in the sign of a zero product). The sums that
+ * use it start at +0, so that sign never shows.
+ */
+KVBITS_ALWAYS_INLINE float rounded_product(float a, float b) noexcept {
+#if defined(__FMA__) || defined(__aarch64__)
+  return std::fma(a, b, 0.0f);
+#else
+  return a * b;
+#endif
+}
+
 }  // namespace KVBITS_ISA_NAMESPACE
 }  // namespace kvbits::detail
