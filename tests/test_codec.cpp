@@ -835,6 +835,15 @@ TEMPLATE_TEST_CASE("dot_rows and axpy_rows equal decode-then-dot and decode-then
 
 namespace {
 
+/// REQUIREs every actual[i] to have the bits of expected[i], naming the first index that differs.
+void require_same_bits(std::span<const float> actual, std::span<const float> expected) {
+  REQUIRE(actual.size() == expected.size());
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    INFO("index " << i << ": expected " << expected[i] << ", actual " << actual[i]);
+    REQUIRE(std::bit_cast<std::uint32_t>(actual[i]) == std::bit_cast<std::uint32_t>(expected[i]));
+  }
+}
+
 /// XsimdBackend::dot_rows against ScalarBackend::dot_rows over rows[r * stride] (decoded[r] their
 /// decoded values), within dot_tolerance and query_grid_bound of each row.
 void check_dot_rows_against_reference(const QuantFormat& format, std::size_t n,
@@ -953,21 +962,14 @@ TEST_CASE("xsimd dot_rows and axpy_rows over 2-bit groups of 8 give the referenc
       kvbits::ScalarBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows,
                                       scores_expected.data());
       kvbits::XsimdBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows, scores_actual.data());
-      for (std::size_t r = 0; r < kRows; ++r) {
-        INFO("row " << r << ": expected " << scores_expected[r] << ", actual " << scores_actual[r]);
-        REQUIRE(std::bit_cast<std::uint32_t>(scores_actual[r]) ==
-                std::bit_cast<std::uint32_t>(scores_expected[r]));
-      }
+      require_same_bits(scores_actual, scores_expected);
       const auto y0 = make_vector(Kind::random, n, seed++);
       std::vector<float> y_expected(y0);
       std::vector<float> y_actual(y0);
       kvbits::ScalarBackend::axpy_rows(format, weights.data(), n, rows.data(), stride, kRows,
                                        y_expected.data());
       kvbits::XsimdBackend::axpy_rows(format, weights.data(), n, rows.data(), stride, kRows, y_actual.data());
-      for (std::size_t i = 0; i < n; ++i) {
-        INFO("index " << i << ": expected " << y_expected[i] << ", actual " << y_actual[i]);
-        REQUIRE(std::bit_cast<std::uint32_t>(y_actual[i]) == std::bit_cast<std::uint32_t>(y_expected[i]));
-      }
+      require_same_bits(y_actual, y_expected);
     }
   }
 }
@@ -1057,23 +1059,17 @@ TEMPLATE_TEST_CASE("several-query row kernels give each query exactly its own ca
             TestType::axpy_rows_multi(format, weights.data(), kScoreStride, queries, n, rows.data(), stride,
                                       kRows, y.data());
             for (std::size_t h = 0; h < queries; ++h) {
+              INFO("query " << h);
               std::vector<float> own_scores(kRows);
               TestType::dot_rows(format, q.data() + h * n, n, rows.data(), stride, kRows, own_scores.data());
-              for (std::size_t r = 0; r < kRows; ++r) {
-                INFO("query " << h << ", row " << r);
-                REQUIRE(std::bit_cast<std::uint32_t>(scores[h * kScoreStride + r]) ==
-                        std::bit_cast<std::uint32_t>(own_scores[r]));
-              }
+              require_same_bits(std::span(scores).subspan(h * kScoreStride, kRows), own_scores);
               for (std::size_t r = kRows; r < kScoreStride; ++r)
                 REQUIRE(scores[h * kScoreStride + r] == kUntouched);
               std::vector<float> own_y(y_start.begin() + static_cast<std::ptrdiff_t>(h * n),
                                        y_start.begin() + static_cast<std::ptrdiff_t>((h + 1) * n));
               TestType::axpy_rows(format, weights.data() + h * kScoreStride, n, rows.data(), stride, kRows,
                                   own_y.data());
-              for (std::size_t i = 0; i < n; ++i) {
-                INFO("query " << h << ", element " << i);
-                REQUIRE(std::bit_cast<std::uint32_t>(y[h * n + i]) == std::bit_cast<std::uint32_t>(own_y[i]));
-              }
+              require_same_bits(std::span(y).subspan(h * n, n), own_y);
             }
           }
         }

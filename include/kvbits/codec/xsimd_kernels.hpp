@@ -312,15 +312,10 @@ struct XsimdKernels {
                        float* KVBITS_RESTRICT scores) noexcept {
     simd::dispatch<Bits>(n, group, [&](auto arch, [[maybe_unused]] auto g) {
       if constexpr (std::is_same_v<decltype(arch), simd::NoArch>) {
-        if constexpr (Bits == 2 && simd::kTwoBitGroupsOf8) {
-          if (group == 8) {
-            simd::with_scheme(scheme, [&](auto fixed) {
-              simd::dot_rows_two_bit_g8<fixed.value>(q, n, rows, stride, count, scores);
-            });
-            return;
-          }
-        }
-        ScalarKernels::dot_rows<Bits>(q, n, group, scheme, rows, stride, count, scores);
+        const bool done = simd::run_two_bit_g8<Bits>(group, scheme, [&](auto fixed) {
+          simd::dot_rows_two_bit_g8<fixed.value>(q, n, rows, stride, count, scores);
+        });
+        if (!done) ScalarKernels::dot_rows<Bits>(q, n, group, scheme, rows, stride, count, scores);
       } else {
 #if KVBITS_XSIMD_KERNELS
         simd::dot_rows<decltype(arch), Bits, g.value>(q, n, group, scheme, rows, stride, count, scores);
@@ -336,15 +331,10 @@ struct XsimdKernels {
                         float* KVBITS_RESTRICT y) noexcept {
     simd::dispatch<Bits>(n, group, [&](auto arch, [[maybe_unused]] auto g) {
       if constexpr (std::is_same_v<decltype(arch), simd::NoArch>) {
-        if constexpr (Bits == 2 && simd::kTwoBitGroupsOf8) {
-          if (group == 8) {
-            simd::with_scheme(scheme, [&](auto fixed) {
-              simd::axpy_rows_two_bit_g8<fixed.value>(weights, n, rows, stride, count, y);
-            });
-            return;
-          }
-        }
-        ScalarKernels::axpy_rows<Bits>(weights, n, group, scheme, rows, stride, count, y);
+        const bool done = simd::run_two_bit_g8<Bits>(group, scheme, [&](auto fixed) {
+          simd::axpy_rows_two_bit_g8<fixed.value>(weights, n, rows, stride, count, y);
+        });
+        if (!done) ScalarKernels::axpy_rows<Bits>(weights, n, group, scheme, rows, stride, count, y);
       } else {
 #if KVBITS_XSIMD_KERNELS
         simd::axpy_rows<decltype(arch), Bits, g.value>(weights, n, group, scheme, rows, stride, count, y);

@@ -10,6 +10,7 @@
 #include "kvbits/codec/format.hpp"
 #include "kvbits/codec/group_params.hpp"
 #include "kvbits/codec/reference.hpp"
+#include "kvbits/codec/xsimd_dispatch.hpp"
 #include "kvbits/config.hpp"
 #include "kvbits/core/isa_namespace.hpp"
 
@@ -63,6 +64,7 @@ inline void dot_rows_two_bit_g8(const float* KVBITS_RESTRICT q, std::size_t n, c
   constexpr std::size_t kMeta = metadata_bytes(S);
   constexpr std::size_t kBlockBytes = group_bytes(2, 8, S);
   const __m256i mask = _mm256_set1_epi32(3);
+  const __m256 zero = _mm256_setzero_ps();
   std::size_t r = 0;
   for (; r + 8 <= count; r += 8) {
     __m256 total = _mm256_setzero_ps();
@@ -89,7 +91,6 @@ inline void dot_rows_two_bit_g8(const float* KVBITS_RESTRICT q, std::size_t n, c
         offset = symmetric_offsets(scale);
       }
       float q_sum = 0.0f;
-      const __m256 zero = _mm256_setzero_ps();
       __m256 qc_sum = zero;
       for (std::size_t i = 0; i < 8; ++i) {
         q_sum += q_group[i];
@@ -150,6 +151,23 @@ void axpy_rows_two_bit_g8(const float* KVBITS_RESTRICT weights, std::size_t n, c
                           std::size_t stride, std::size_t count, float* KVBITS_RESTRICT y) noexcept;
 
 #endif
+
+/**
+ * Runs kernel(std::integral_constant<Scheme, S>) for the run-time scheme and
+ * returns true when (Bits, group) is this header's format and the build has
+ * its kernels; otherwise runs nothing and returns false.
+ */
+template <int Bits, class Kernel>
+KVBITS_ALWAYS_INLINE bool run_two_bit_g8([[maybe_unused]] std::size_t group, [[maybe_unused]] Scheme scheme,
+                                         [[maybe_unused]] Kernel&& kernel) {
+  if constexpr (Bits == 2 && kTwoBitGroupsOf8) {
+    if (group == 8) {
+      with_scheme(scheme, kernel);
+      return true;
+    }
+  }
+  return false;
+}
 
 }  // namespace simd
 }  // namespace KVBITS_ISA_NAMESPACE
