@@ -22,6 +22,7 @@
 #include "kvbits/codec/group_params.hpp"
 #include "kvbits/codec/scalar_backend.hpp"
 #include "kvbits/codec/xsimd_backend.hpp"
+#include "kvbits/codec/xsimd_lanes.hpp"
 #include "kvbits/core/error.hpp"
 #include "kvbits/core/fp16.hpp"
 
@@ -876,14 +877,16 @@ void check_dot_rows_against_reference(const QuantFormat& format, std::size_t n,
 TEST_CASE("xsimd dot_rows and axpy_rows match the scalar reference over many rows", "[codec][rows][simd]") {
   // More rows than any batch width, and not a multiple of one, so the kernels'
   // batched row reduction and their tail both run; n = 64 and 128 take the
-  // fixed-length (register-resident) kernels for every group size.
+  // fixed-length (register-resident) kernels for every group size, n = 8 and 16
+  // (small heads) the kernels for any length, whose axpy_rows keeps a group's
+  // outputs in registers.
   constexpr std::size_t kRows = 37;
   constexpr std::size_t kPadding = 5;
   std::uint32_t seed = 400;
-  for (int bits : {2, 3, 4, 8, 16, 32}) {
-    for (std::size_t group : {std::size_t{32}, std::size_t{64}, std::size_t{128}, std::size_t{0}}) {
+  for (int bits : kBitWidths) {
+    for (std::size_t group : kGroupSizes) {
       for (Scheme scheme : kSchemes) {
-        for (std::size_t n : {std::size_t{64}, std::size_t{128}}) {
+        for (std::size_t n : {std::size_t{8}, std::size_t{16}, std::size_t{64}, std::size_t{128}}) {
           const QuantFormat format{bits, group, scheme};
           if (!valid_combination(format, n)) continue;  // 16/32 bits: once per n
           INFO(describe(format, n));
@@ -934,6 +937,52 @@ TEST_CASE("xsimd dot_rows and axpy_rows match the scalar reference over many row
     }
   }
 }
+
+#if KVBITS_XSIMD_KERNELS
+
+namespace {
+
+/// REQUIREs lane k of Lanes<A>::reduce_rows_as_hadd to equal xsimd::hadd of row k bit for bit.
+template <class A>
+void check_reduce_rows_as_hadd(std::uint32_t seed) {
+  using L = kvbits::kernel::simd::Lanes<A>;
+  using F = typename L::F;
+  constexpr std::size_t width = L::kWidth;
+  std::mt19937 rng(seed);
+  // Magnitudes from 2^-20 to 2^20: any other pairing or order rounds differently.
+  std::uniform_real_distribution<float> mantissa(-1.0f, 1.0f);
+  std::uniform_int_distribution<int> exponent(-20, 20);
+  for (int trial = 0; trial < 200; ++trial) {
+    F rows[width];
+    for (F& row : rows) {
+      alignas(64) float values[width];
+      for (float& value : values) value = std::ldexp(mantissa(rng), exponent(rng));
+      row = F::load_aligned(values);
+    }
+    alignas(64) float sums[width];
+    L::reduce_rows_as_hadd(rows).store_aligned(sums);
+    for (std::size_t k = 0; k < width; ++k) {
+      INFO(A::name() << ", row " << k);
+      REQUIRE(std::bit_cast<std::uint32_t>(sums[k]) == std::bit_cast<std::uint32_t>(xsimd::hadd(rows[k])));
+    }
+  }
+}
+
+template <class... A>
+void check_reduce_rows_as_hadd(kvbits::kernel::simd::ArchChain<A...>) {
+  (check_reduce_rows_as_hadd<A>(900), ...);
+}
+
+}  // namespace
+
+TEST_CASE("W rows reduced at once sum each row as xsimd's horizontal add does, on every architecture",
+          "[codec][simd]") {
+  // The row kernels without a fixed length score W rows with one transposing
+  // reduction; this is what keeps their scores those of one hadd per row.
+  check_reduce_rows_as_hadd(kvbits::kernel::simd::Archs{});
+}
+
+#endif
 
 TEST_CASE("xsimd dot_rows and axpy_rows over 2-bit groups of 8 give the reference's sums bit for bit",
           "[codec][rows][simd]") {
@@ -1026,10 +1075,10 @@ TEMPLATE_TEST_CASE("several-query row kernels give each query exactly its own ca
   constexpr std::size_t kScoreStride = kRows + 3;
   constexpr float kUntouched = -1234.5f;
   std::uint32_t seed = 600;
-  for (int bits : {2, 3, 4, 8, 16, 32}) {
-    for (std::size_t group : {std::size_t{32}, std::size_t{64}, std::size_t{128}, std::size_t{0}}) {
+  for (int bits : kBitWidths) {
+    for (std::size_t group : kGroupSizes) {
       for (Scheme scheme : kSchemes) {
-        for (std::size_t n : {std::size_t{64}, std::size_t{128}}) {
+        for (std::size_t n : {std::size_t{8}, std::size_t{64}, std::size_t{128}}) {
           const QuantFormat format{bits, group, scheme};
           if (!valid_combination(format, n)) continue;
           const std::size_t row_bytes = kvbits::packed_size(format, n);

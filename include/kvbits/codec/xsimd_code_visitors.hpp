@@ -64,38 +64,56 @@ KVBITS_ALWAYS_INLINE void for_each_code(const std::uint8_t* codes, std::size_t g
  */
 template <class A, int Bits, std::size_t G, class Fn>
 KVBITS_ALWAYS_INLINE void for_each_code_fixed(const std::uint8_t* codes, Fn&& fn) {
-  static_assert(kPlanar<Bits>, "bit streams have no fixed-group visitor");
   using L = Lanes<A>;
   using I = typename L::I;
   constexpr std::size_t width = L::kWidth;
-  constexpr std::size_t stride = G * Bits / 8;
-  constexpr std::size_t fields = 8 / Bits;
-  static_assert(stride % width == 0, "the group's code bytes must fill whole batches");
-  unrolled(
-      [&](auto chunk) {
-        constexpr std::size_t j = chunk.value * width;
-        const I bytes = L::load_bytes(codes + j);
-        unrolled(
-            [&](auto field) {
-              constexpr std::size_t f = field.value;
-              constexpr auto shift = static_cast<std::int32_t>(f * Bits);
-              // decltype, not the local constexprs: GCC 12 crashes on those in a template argument.
-              const std::integral_constant<std::size_t,
-                                           decltype(field)::value * stride + decltype(chunk)::value * width>
-                  index{};
-              if constexpr (Bits == 8) {
-                fn(index, bytes);
-              } else if constexpr (f == 0) {
-                fn(index, bytes & I((1 << Bits) - 1));
-              } else if constexpr (f + 1 == fields) {
-                fn(index, bytes >> shift);
-              } else {
-                fn(index, (bytes >> shift) & I((1 << Bits) - 1));
-              }
-            },
-            std::make_index_sequence<fields>{});
-      },
-      std::make_index_sequence<stride / width>{});
+  if constexpr (!kPlanar<Bits>) {
+    constexpr std::size_t chunk = L::kStreamCodes;
+    static_assert(G % chunk == 0, "the group must hold whole stream units");
+    unrolled(
+        [&](auto unit) {
+          I batches[chunk / width];
+          L::template load_stream<Bits>(codes + decltype(unit)::value * chunk * Bits / 8, batches);
+          unrolled(
+              [&](auto part) {
+                const std::integral_constant<std::size_t,
+                                             decltype(unit)::value * chunk + decltype(part)::value * width>
+                    index{};
+                fn(index, batches[decltype(part)::value]);
+              },
+              std::make_index_sequence<chunk / width>{});
+        },
+        std::make_index_sequence<G / chunk>{});
+  } else {
+    constexpr std::size_t stride = G * Bits / 8;
+    constexpr std::size_t fields = 8 / Bits;
+    static_assert(stride % width == 0, "the group's code bytes must fill whole batches");
+    unrolled(
+        [&](auto chunk) {
+          constexpr std::size_t j = chunk.value * width;
+          const I bytes = L::load_bytes(codes + j);
+          unrolled(
+              [&](auto field) {
+                constexpr std::size_t f = field.value;
+                constexpr auto shift = static_cast<std::int32_t>(f * Bits);
+                // decltype, not the local constexprs: GCC 12 crashes on those in a template argument.
+                const std::integral_constant<std::size_t,
+                                             decltype(field)::value * stride + decltype(chunk)::value * width>
+                    index{};
+                if constexpr (Bits == 8) {
+                  fn(index, bytes);
+                } else if constexpr (f == 0) {
+                  fn(index, bytes & I((1 << Bits) - 1));
+                } else if constexpr (f + 1 == fields) {
+                  fn(index, bytes >> shift);
+                } else {
+                  fn(index, (bytes >> shift) & I((1 << Bits) - 1));
+                }
+              },
+              std::make_index_sequence<fields>{});
+        },
+        std::make_index_sequence<stride / width>{});
+  }
 }
 
 /// Mask of one Bits-wide code field.
@@ -111,7 +129,7 @@ inline constexpr int kMaxField = (1 << Bits) - 1;
 template <class A, int Bits, std::size_t G, class Fn>
 KVBITS_ALWAYS_INLINE void for_each_value_fixed(const std::uint8_t* codes, Fn&& fn) {
 #if defined(__AVX512F__)
-  if constexpr (Lanes<A>::kWidth == 16 && Bits < 8) {
+  if constexpr (Lanes<A>::kWidth == 16 && kPlanar<Bits> && Bits < 8) {
     using L = Lanes<A>;
     using F = typename L::F;
     using I = typename L::I;

@@ -161,10 +161,10 @@ inline void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t 
       for (std::size_t i = 0; i < group; i += width) sum += F::load_unaligned(q + g * group + i);
       q_sums[g] = xsimd::hadd(sum);
     }
-    for (std::size_t r = 0; r < count; ++r) {
-      const std::uint8_t* row = rows + r * stride;
+    // One row: the scaled code products as a batch, the offset terms as a scalar.
+    const auto row_dot = [&](const std::uint8_t* row, float& offset_total) {
       F total(0.0f);
-      float offset_total = 0.0f;
+      offset_total = 0.0f;
       for (std::size_t g = 0; g < groups; ++g) {
         const std::uint8_t* block = row + g * block_bytes;
         const auto affine = kvbits::detail::load_affine(block, scheme, Bits);
@@ -176,9 +176,116 @@ inline void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t 
         total = xsimd::fma(products, F(affine.scale), total);
         offset_total += affine.offset * q_sums[g];
       }
+      return total;
+    };
+    // W rows' totals reduced together, with each lane summed as xsimd::hadd
+    // sums one row: the scores of the per-row tail loop, bit for bit.
+    std::size_t r = 0;
+    for (; r + width <= count; r += width) {
+      F totals[width];                   // [W rows] per-row scaled products
+      alignas(64) float offsets[width];  // [W rows] per-row offset terms
+      for (std::size_t k = 0; k < width; ++k) totals[k] = row_dot(rows + (r + k) * stride, offsets[k]);
+      (L::reduce_rows_as_hadd(totals) + F::load_aligned(offsets)).store_unaligned(scores + r);
+    }
+    for (; r < count; ++r) {
+      float offset_total = 0.0f;
+      const F total = row_dot(rows + r * stride, offset_total);
       scores[r] = xsimd::hadd(total) + offset_total;
     }
   }
+}
+
+/// Batches of outputs that axpy_rows_by_group keeps in registers, at most.
+inline constexpr std::size_t kMaxGroupBatches = 8;
+
+/// Whether axpy_rows_by_group applies to Bits-wide groups of G codes on A.
+template <class A, int Bits, std::size_t G>
+inline constexpr bool kRegisterGroup =
+    G != 0 && !(Bits == 32 || Bits == 16) && fits<Bits, A>(0, G) && G / Lanes<A>::kWidth <= kMaxGroupBatches;
+
+/**
+ * Runs fn(std::integral_constant<size_t, kG>) for the call's group as a
+ * compile-time constant: G when dispatch fixed it, else the run-time group if
+ * it is one of the common sizes; only for groups that kRegisterGroup admits.
+ * @return whether it ran.
+ */
+template <class A, int Bits, std::size_t G, class Fn>
+KVBITS_ALWAYS_INLINE bool with_register_group(std::size_t group, Fn&& fn) {
+  bool ran = false;
+  const auto attempt = [&](auto candidate) {
+    if constexpr (kRegisterGroup<A, Bits, decltype(candidate)::value>) {
+      if (!ran && group == decltype(candidate)::value) {
+        fn(candidate);
+        ran = true;
+      }
+    }
+  };
+  if constexpr (G != 0) {
+    attempt(std::integral_constant<std::size_t, G>{});
+  } else {
+    unrolled([&](auto i) { attempt(std::integral_constant<std::size_t, std::size_t{8} << i.value>{}); },
+             std::make_index_sequence<5>{});  // 8, 16, 32, 64, 128
+  }
+  return ran;
+}
+
+/**
+ * axpy_rows Groups groups at a time, with their outputs in registers over all
+ * rows: y is read and written once per call instead of once per row, which
+ * put a store-to-load round trip on every row's dependency chain, and the
+ * groups of one pass are independent chains. Each output and each group's
+ * offset sum still takes the rows in order with the same operations, so the
+ * sums are those of the per-row loop in axpy_rows bit for bit.
+ */
+template <class A, int Bits, std::size_t G, std::size_t Groups, Scheme S>
+inline void axpy_rows_by_group(const float* KVBITS_RESTRICT weights, std::size_t n, const std::uint8_t* rows,
+                               std::size_t stride, std::size_t count, float* KVBITS_RESTRICT y) noexcept {
+  using F = typename Lanes<A>::F;
+  constexpr std::size_t width = Lanes<A>::kWidth;
+  constexpr std::size_t kBatches = Groups * G / width;
+  constexpr std::size_t block_bytes = group_bytes(Bits, G, S);
+  constexpr std::size_t meta = metadata_bytes(S);
+  for (std::size_t first = 0; first < n / G; first += Groups) {
+    float* y_pass = y + first * G;
+    F acc[kBatches];  // [Groups * G / W] the pass's outputs
+    for (std::size_t i = 0; i < kBatches; ++i) acc[i] = F::load_unaligned(y_pass + i * width);
+    float offsets[Groups] = {};  // [Groups] sum over rows of w * the group's offset
+    const std::uint8_t* row = rows + first * block_bytes;
+    for (std::size_t r = 0; r < count; ++r, row += stride) {
+      const float w = weights[r];
+      unrolled(
+          [&](auto group) {
+            const std::uint8_t* block = row + group.value * block_bytes;
+            const auto affine = kvbits::detail::load_affine(block, S, Bits);
+            offsets[group.value] += w * affine.offset;
+            const F scale(w * affine.scale);
+            for_each_code_fixed<A, Bits, G>(block + meta, [&](auto index, const auto& codes) {
+              constexpr std::size_t batch = (decltype(group)::value * G + decltype(index)::value) / width;
+              acc[batch] = xsimd::fma(scale, xsimd::to_float(codes), acc[batch]);
+            });
+          },
+          std::make_index_sequence<Groups>{});
+    }
+    for (std::size_t i = 0; i < kBatches; ++i) {
+      (acc[i] + F(offsets[i * width / G])).store_unaligned(y_pass + i * width);
+    }
+  }
+}
+
+/// Runs axpy_rows_by_group with as many groups per pass (4, 2 or 1) as divide
+/// the row's groups and fit kMaxGroupBatches.
+template <class A, int Bits, std::size_t G, Scheme S>
+inline void axpy_rows_in_registers(const float* KVBITS_RESTRICT weights, std::size_t n,
+                                   const std::uint8_t* rows, std::size_t stride, std::size_t count,
+                                   float* KVBITS_RESTRICT y) noexcept {
+  constexpr std::size_t kGroupBatches = G / Lanes<A>::kWidth;
+  if constexpr (4 * kGroupBatches <= kMaxGroupBatches) {
+    if (n / G % 4 == 0) return axpy_rows_by_group<A, Bits, G, 4, S>(weights, n, rows, stride, count, y);
+  }
+  if constexpr (2 * kGroupBatches <= kMaxGroupBatches) {
+    if (n / G % 2 == 0) return axpy_rows_by_group<A, Bits, G, 2, S>(weights, n, rows, stride, count, y);
+  }
+  axpy_rows_by_group<A, Bits, G, 1, S>(weights, n, rows, stride, count, y);
 }
 
 template <class A, int Bits, std::size_t G>
@@ -210,6 +317,14 @@ inline void axpy_rows(const float* KVBITS_RESTRICT weights, std::size_t n, std::
     if (with_fixed_length<A, Bits, G>(n, [&](auto length) {
           with_scheme(scheme, [&](auto fixed) {
             axpy_rows_fixed<A, Bits, length.value, G, fixed.value>(weights, rows, stride, count, y);
+          });
+        })) {
+      return;
+    }
+    if (with_register_group<A, Bits, G>(G != 0 ? G : runtime_group, [&](auto fixed_group) {
+          with_scheme(scheme, [&](auto fixed) {
+            axpy_rows_in_registers<A, Bits, fixed_group.value, fixed.value>(weights, n, rows, stride, count,
+                                                                            y);
           });
         })) {
       return;

@@ -150,7 +150,10 @@ struct StreamTables {
  *    values already clamped to +-65504);
  *  - load_stream<Bits>: kStreamCodes codes of a bit-stream unit sequence ->
  *    kStreamCodes / W batches, reading exactly kStreamCodes * Bits / 8 bytes;
- *  - reduce_rows: W batches -> one batch whose lane k is the sum of batch k.
+ *  - reduce_rows: W batches -> one batch whose lane k is the sum of batch k;
+ *  - reduce_rows_as_hadd: the same, with lane k equal to xsimd::hadd(batch k)
+ *    bit for bit (its pairs, in its order), so a kernel can reduce W rows at
+ *    once and still give the scores of one horizontal add per row.
  */
 template <class A, std::size_t W = xsimd::batch<float, A>::size>
 struct Lanes;
@@ -201,6 +204,11 @@ struct Lanes<A, 4> {
     }
   }
   static KVBITS_ALWAYS_INLINE F reduce_rows(const F (&rows)[kWidth]) noexcept { return xsimd::haddp(rows); }
+  static KVBITS_ALWAYS_INLINE F reduce_rows_as_hadd(const F (&rows)[kWidth]) noexcept {
+    alignas(16) float sums[kWidth];
+    for (std::size_t k = 0; k < kWidth; ++k) sums[k] = xsimd::hadd(rows[k]);
+    return F::load_aligned(sums);
+  }
 };
 
 #else
@@ -263,6 +271,10 @@ struct Lanes<A, 4> {
     }
   }
   static KVBITS_ALWAYS_INLINE F reduce_rows(const F (&rows)[kWidth]) noexcept { return xsimd::haddp(rows); }
+  // xsimd's SSE3 hadd: (x0 + x1) + (x2 + x3).
+  static KVBITS_ALWAYS_INLINE F reduce_rows_as_hadd(const F (&rows)[kWidth]) noexcept {
+    return F(_mm_hadd_ps(_mm_hadd_ps(rows[0], rows[1]), _mm_hadd_ps(rows[2], rows[3])));
+  }
 };
 
 #if defined(__AVX2__)
@@ -306,6 +318,17 @@ struct Lanes<A, 8> {
     out[0] = I(_mm256_and_si256(shifted, _mm256_set1_epi32((1 << Bits) - 1)));
   }
   static KVBITS_ALWAYS_INLINE F reduce_rows(const F (&rows)[kWidth]) noexcept { return xsimd::haddp(rows); }
+  // xsimd's AVX hadd: y_j = x_j + x_(j+4), then (y0 + y1) + (y2 + y3).
+  static KVBITS_ALWAYS_INLINE F reduce_rows_as_hadd(const F (&rows)[kWidth]) noexcept {
+    __m256 y[4];  // [pairs] y of rows 2i | 2i+1, 4 lanes each
+    for (std::size_t i = 0; i < 4; ++i) {
+      y[i] = _mm256_add_ps(_mm256_permute2f128_ps(rows[2 * i], rows[2 * i + 1], 0x20),
+                           _mm256_permute2f128_ps(rows[2 * i], rows[2 * i + 1], 0x31));
+    }
+    // Rows 0, 2, 4, 6 in the low half, 1, 3, 5, 7 in the high half.
+    const __m256 sums = _mm256_hadd_ps(_mm256_hadd_ps(y[0], y[1]), _mm256_hadd_ps(y[2], y[3]));
+    return F(_mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  }
 };
 #endif
 
@@ -385,6 +408,28 @@ struct Lanes<A, 16> {
                                       _mm512_shuffle_ps(c[0], c[1], _MM_SHUFFLE(3, 1, 3, 1)));
     return F(
         _mm512_permutexvar_ps(_mm512_setr_epi32(0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15), sums));
+  }
+  // xsimd's AVX-512 hadd: z_j = x_j + x_(j+8), then its AVX hadd of z.
+  static KVBITS_ALWAYS_INLINE F reduce_rows_as_hadd(const F (&rows)[kWidth]) noexcept {
+    __m512 z[8];  // [pairs] z of rows 2i | 2i+1, 8 lanes each
+    for (std::size_t i = 0; i < 8; ++i) {
+      z[i] = _mm512_add_ps(_mm512_shuffle_f32x4(rows[2 * i], rows[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                           _mm512_shuffle_f32x4(rows[2 * i], rows[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+    __m512 y[4];  // [quads] y_j = z_j + z_(j+4) of rows 4i .. 4i+3, 4 lanes each
+    for (std::size_t i = 0; i < 4; ++i) {
+      y[i] = _mm512_add_ps(_mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                           _mm512_shuffle_f32x4(z[2 * i], z[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+    // _mm256_hadd_ps in every 128-bit block: [a0 + a1, a2 + a3, b0 + b1, b2 + b3].
+    const auto hadd = [](__m512 a, __m512 b) {
+      return _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                           _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+    };
+    // Block b holds rows b, 4 + b, 8 + b, 12 + b.
+    const __m512 sums = hadd(hadd(y[0], y[1]), hadd(y[2], y[3]));
+    return F(
+        _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), sums));
   }
 };
 #endif
