@@ -1067,7 +1067,9 @@ TEMPLATE_TEST_CASE("several-query row kernels give each query exactly its own ca
                    "[codec][rows][gqa]", kvbits::ScalarBackend, kvbits::XsimdBackend) {
   // The query heads of one KV head share its rows (grouped-query attention): dot_rows_multi and
   // axpy_rows_multi decode each row once for all of them, and each query's scores and sums must be
-  // bit for bit those of dot_rows / axpy_rows on its own. 37 rows (two batches of 16 and a tail),
+  // bit for bit those of dot_rows / axpy_rows on its own. Lengths with kernels of their own (64,
+  // 128) and without (8, 16, 32: small heads, whose rows share one widening per row and query
+  // pass on AVX2 and SSE batches). 37 rows (two batches of 16 and a tail),
   // padded rows, score and weight strides wider than the rows, 1 to 9 queries (more than one pass
   // of the shared kernels), and an all-zero query that the integer grid rejects.
   constexpr std::size_t kRows = 37;
@@ -1078,7 +1080,8 @@ TEMPLATE_TEST_CASE("several-query row kernels give each query exactly its own ca
   for (int bits : kBitWidths) {
     for (std::size_t group : kGroupSizes) {
       for (Scheme scheme : kSchemes) {
-        for (std::size_t n : {std::size_t{8}, std::size_t{64}, std::size_t{128}}) {
+        for (std::size_t n :
+             {std::size_t{8}, std::size_t{16}, std::size_t{32}, std::size_t{64}, std::size_t{128}}) {
           const QuantFormat format{bits, group, scheme};
           if (!valid_combination(format, n)) continue;
           const std::size_t row_bytes = kvbits::packed_size(format, n);

@@ -14,12 +14,14 @@
 #include "kvbits/codec/xsimd_encode.hpp"
 #include "kvbits/codec/xsimd_encode_avx512.hpp"
 #include "kvbits/codec/xsimd_lanes.hpp"
+#include "kvbits/codec/xsimd_rows_any_length.hpp"
 #include "kvbits/codec/xsimd_rows_float.hpp"
 #include "kvbits/codec/xsimd_rows_quantized.hpp"
 #include "kvbits/codec/xsimd_rows_shared.hpp"
 #include "kvbits/codec/xsimd_rows_two_bit_g8.hpp"
 #include "kvbits/config.hpp"
 #include "kvbits/core/isa_namespace.hpp"
+#include "kvbits/core/multiply_add.hpp"
 
 // SIMD kernels on xsimd batches, in the shape of kernel::ScalarKernels: the
 // include point of the xsimd kernel set. This header picks, once per call, the
@@ -34,6 +36,7 @@
 //   xsimd_row_affines.hpp     scales and offsets of W rows as vectors
 //   xsimd_rows_float.hpp      dot_rows / axpy_rows over 16/32-bit rows
 //   xsimd_rows_quantized.hpp  dot_rows / axpy_rows over 2/4/8-bit rows in floats
+//   xsimd_rows_any_length.hpp dot_rows of one or several queries over rows of any length
 //   xsimd_dot_vnni.hpp        integer dot_rows on AVX-512 VNNI
 //   xsimd_rows_shared.hpp     dot_rows / axpy_rows of several queries over 2/4/8-bit rows
 //   xsimd_rows_two_bit_g8.hpp dot_rows / axpy_rows over 2-bit rows in groups of 8 (the reference's sums)
@@ -106,7 +109,6 @@ inline void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t 
                      float* KVBITS_RESTRICT scores) noexcept {
   using L = Lanes<A>;
   using F = typename L::F;
-  constexpr std::size_t width = L::kWidth;
   if (with_float_length<A, Bits>(
           n, [&](auto length) { dot_rows_float<A, Bits, length.value>(q, rows, stride, count, scores); })) {
     return;
@@ -149,49 +151,7 @@ inline void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t 
         })) {
       return;
     }
-    const std::size_t group = G != 0 ? G : runtime_group;
-    const std::size_t groups = n / group;
-    const std::size_t block_bytes = group_bytes(Bits, group, scheme);
-    const std::size_t meta = metadata_bytes(scheme);
-    // Per-query precomputation, hoisted out of the row loop: the offset term of
-    // a group is offset * sum(q over the group).
-    float q_sums[kMaxVectorLength / 8];
-    for (std::size_t g = 0; g < groups; ++g) {
-      F sum(0.0f);
-      for (std::size_t i = 0; i < group; i += width) sum += F::load_unaligned(q + g * group + i);
-      q_sums[g] = xsimd::hadd(sum);
-    }
-    // One row: the scaled code products as a batch, the offset terms as a scalar.
-    const auto row_dot = [&](const std::uint8_t* row, float& offset_total) {
-      F total(0.0f);
-      offset_total = 0.0f;
-      for (std::size_t g = 0; g < groups; ++g) {
-        const std::uint8_t* block = row + g * block_bytes;
-        const auto affine = kvbits::detail::load_affine(block, scheme, Bits);
-        const float* qg = q + g * group;
-        F products(0.0f);
-        for_each_code<A, Bits>(block + meta, group, [&](std::size_t i, const auto& codes) {
-          products = xsimd::fma(F::load_unaligned(qg + i), xsimd::to_float(codes), products);
-        });
-        total = xsimd::fma(products, F(affine.scale), total);
-        offset_total += affine.offset * q_sums[g];
-      }
-      return total;
-    };
-    // W rows' totals reduced together, with each lane summed as xsimd::hadd
-    // sums one row: the scores of the per-row tail loop, bit for bit.
-    std::size_t r = 0;
-    for (; r + width <= count; r += width) {
-      F totals[width];                   // [W rows] per-row scaled products
-      alignas(64) float offsets[width];  // [W rows] per-row offset terms
-      for (std::size_t k = 0; k < width; ++k) totals[k] = row_dot(rows + (r + k) * stride, offsets[k]);
-      (L::reduce_rows_as_hadd(totals) + F::load_aligned(offsets)).store_unaligned(scores + r);
-    }
-    for (; r < count; ++r) {
-      float offset_total = 0.0f;
-      const F total = row_dot(rows + r * stride, offset_total);
-      scores[r] = xsimd::hadd(total) + offset_total;
-    }
+    dot_rows_any_length<A, Bits, G, 1>(q, n, runtime_group, scheme, rows, stride, count, scores, 0);
   }
 }
 
@@ -235,57 +195,119 @@ KVBITS_ALWAYS_INLINE bool with_register_group(std::size_t group, Fn&& fn) {
  * put a store-to-load round trip on every row's dependency chain, and the
  * groups of one pass are independent chains. Each output and each group's
  * offset sum still takes the rows in order with the same operations, so the
- * sums are those of the per-row loop in axpy_rows bit for bit.
+ * sums are those of the per-row loop in axpy_rows bit for bit. With Q > 1 the
+ * queries of one KV head (weights + h * weight_stride into y + h * n) share
+ * each code's widening; each query's sums stay those of a call of its own.
  */
-template <class A, int Bits, std::size_t G, std::size_t Groups, Scheme S>
-inline void axpy_rows_by_group(const float* KVBITS_RESTRICT weights, std::size_t n, const std::uint8_t* rows,
-                               std::size_t stride, std::size_t count, float* KVBITS_RESTRICT y) noexcept {
+template <class A, int Bits, std::size_t G, std::size_t Groups, Scheme S, std::size_t Q = 1>
+inline void axpy_rows_by_group(const float* KVBITS_RESTRICT weights, std::size_t weight_stride, std::size_t n,
+                               const std::uint8_t* rows, std::size_t stride, std::size_t count,
+                               float* KVBITS_RESTRICT y) noexcept {
   using F = typename Lanes<A>::F;
   constexpr std::size_t width = Lanes<A>::kWidth;
   constexpr std::size_t kBatches = Groups * G / width;
   constexpr std::size_t block_bytes = group_bytes(Bits, G, S);
   constexpr std::size_t meta = metadata_bytes(S);
   for (std::size_t first = 0; first < n / G; first += Groups) {
-    float* y_pass = y + first * G;
-    F acc[kBatches];  // [Groups * G / W] the pass's outputs
-    for (std::size_t i = 0; i < kBatches; ++i) acc[i] = F::load_unaligned(y_pass + i * width);
-    float offsets[Groups] = {};  // [Groups] sum over rows of w * the group's offset
+    F acc[Q][kBatches];  // [query][Groups * G / W] the pass's outputs
+    for (std::size_t h = 0; h < Q; ++h) {
+      for (std::size_t i = 0; i < kBatches; ++i)
+        acc[h][i] = F::load_unaligned(y + h * n + first * G + i * width);
+    }
+    float offsets[Q][Groups] = {};  // [query][Groups] sum over rows of w * the group's offset
     const std::uint8_t* row = rows + first * block_bytes;
     for (std::size_t r = 0; r < count; ++r, row += stride) {
-      const float w = weights[r];
       unrolled(
           [&](auto group) {
             const std::uint8_t* block = row + group.value * block_bytes;
             const auto affine = kvbits::detail::load_affine(block, S, Bits);
-            offsets[group.value] += w * affine.offset;
-            const F scale(w * affine.scale);
+            F scale[Q];
+            for (std::size_t h = 0; h < Q; ++h) {
+              const float w = weights[h * weight_stride + r];
+              offsets[h][group.value] =
+                  kvbits::detail::multiply_add(w, affine.offset, offsets[h][group.value]);
+              scale[h] = F(w * affine.scale);
+            }
             for_each_code_fixed<A, Bits, G>(block + meta, [&](auto index, const auto& codes) {
               constexpr std::size_t batch = (decltype(group)::value * G + decltype(index)::value) / width;
-              acc[batch] = xsimd::fma(scale, xsimd::to_float(codes), acc[batch]);
+              const F values = xsimd::to_float(codes);
+              for (std::size_t h = 0; h < Q; ++h) acc[h][batch] = xsimd::fma(scale[h], values, acc[h][batch]);
             });
           },
           std::make_index_sequence<Groups>{});
     }
-    for (std::size_t i = 0; i < kBatches; ++i) {
-      (acc[i] + F(offsets[i * width / G])).store_unaligned(y_pass + i * width);
+    for (std::size_t h = 0; h < Q; ++h) {
+      for (std::size_t i = 0; i < kBatches; ++i) {
+        (acc[h][i] + F(offsets[h][i * width / G])).store_unaligned(y + h * n + first * G + i * width);
+      }
     }
   }
 }
 
-/// Runs axpy_rows_by_group with as many groups per pass (4, 2 or 1) as divide
-/// the row's groups and fit kMaxGroupBatches.
-template <class A, int Bits, std::size_t G, Scheme S>
-inline void axpy_rows_in_registers(const float* KVBITS_RESTRICT weights, std::size_t n,
-                                   const std::uint8_t* rows, std::size_t stride, std::size_t count,
-                                   float* KVBITS_RESTRICT y) noexcept {
-  constexpr std::size_t kGroupBatches = G / Lanes<A>::kWidth;
+/// Runs axpy_rows_by_group for Q queries with as many groups per pass (4, 2 or
+/// 1) as divide the row's groups and keep Q times their batches within kMaxGroupBatches.
+template <class A, int Bits, std::size_t G, Scheme S, std::size_t Q = 1>
+inline void axpy_rows_in_registers(const float* KVBITS_RESTRICT weights, std::size_t weight_stride,
+                                   std::size_t n, const std::uint8_t* rows, std::size_t stride,
+                                   std::size_t count, float* KVBITS_RESTRICT y) noexcept {
+  constexpr std::size_t kGroupBatches = Q * G / Lanes<A>::kWidth;
   if constexpr (4 * kGroupBatches <= kMaxGroupBatches) {
-    if (n / G % 4 == 0) return axpy_rows_by_group<A, Bits, G, 4, S>(weights, n, rows, stride, count, y);
+    if (n / G % 4 == 0) {
+      return axpy_rows_by_group<A, Bits, G, 4, S, Q>(weights, weight_stride, n, rows, stride, count, y);
+    }
   }
   if constexpr (2 * kGroupBatches <= kMaxGroupBatches) {
-    if (n / G % 2 == 0) return axpy_rows_by_group<A, Bits, G, 2, S>(weights, n, rows, stride, count, y);
+    if (n / G % 2 == 0) {
+      return axpy_rows_by_group<A, Bits, G, 2, S, Q>(weights, weight_stride, n, rows, stride, count, y);
+    }
   }
-  axpy_rows_by_group<A, Bits, G, 1, S>(weights, n, rows, stride, count, y);
+  axpy_rows_by_group<A, Bits, G, 1, S, Q>(weights, weight_stride, n, rows, stride, count, y);
+}
+
+/**
+ * axpy_rows_in_registers for `queries` queries' weights (weights + h * weight_stride) into
+ * y [queries][n] over the same rows, in passes of 4, 2 or 1 queries whose outputs fit
+ * kMaxGroupBatches: each code is widened once for the pass, and every query's sums are those of
+ * a call of its own bit for bit. @return false, writing nothing, when axpy_rows would not take
+ * axpy_rows_in_registers for this shape (a fixed-length kernel, or a group it does not hold).
+ */
+template <class A, int Bits, std::size_t G>
+inline bool axpy_rows_in_registers_shared(const float* KVBITS_RESTRICT weights, std::size_t weight_stride,
+                                          std::size_t queries, std::size_t n, std::size_t runtime_group,
+                                          Scheme scheme, const std::uint8_t* rows, std::size_t stride,
+                                          std::size_t count, float* KVBITS_RESTRICT y) noexcept {
+  if constexpr (Bits == 32 || Bits == 16) {
+    return false;
+  } else {
+    if (with_fixed_length<A, Bits, G>(n, [](auto) {})) return false;
+    return with_register_group<A, Bits, G>(G != 0 ? G : runtime_group, [&](auto fixed_group) {
+      constexpr std::size_t kG = decltype(fixed_group)::value;
+      constexpr std::size_t kGroupBatches = kG / Lanes<A>::kWidth;
+      with_scheme(scheme, [&](auto fixed) {
+        for (std::size_t first = 0; first < queries;) {
+          const auto pass = [&](auto take) {
+            axpy_rows_in_registers<A, Bits, kG, fixed.value, take.value>(
+                weights + first * weight_stride, weight_stride, n, rows, stride, count, y + first * n);
+            first += take.value;
+          };
+          const std::size_t left = queries - first;
+          if constexpr (4 * kGroupBatches <= kMaxGroupBatches) {
+            if (left >= 4) {
+              pass(std::integral_constant<std::size_t, 4>{});
+              continue;
+            }
+          }
+          if constexpr (2 * kGroupBatches <= kMaxGroupBatches) {
+            if (left >= 2) {
+              pass(std::integral_constant<std::size_t, 2>{});
+              continue;
+            }
+          }
+          pass(std::integral_constant<std::size_t, 1>{});
+        }
+      });
+    });
+  }
 }
 
 template <class A, int Bits, std::size_t G>
@@ -323,8 +345,8 @@ inline void axpy_rows(const float* KVBITS_RESTRICT weights, std::size_t n, std::
     }
     if (with_register_group<A, Bits, G>(G != 0 ? G : runtime_group, [&](auto fixed_group) {
           with_scheme(scheme, [&](auto fixed) {
-            axpy_rows_in_registers<A, Bits, fixed_group.value, fixed.value>(weights, n, rows, stride, count,
-                                                                            y);
+            axpy_rows_in_registers<A, Bits, fixed_group.value, fixed.value>(weights, 0, n, rows, stride,
+                                                                            count, y);
           });
         })) {
       return;
@@ -474,8 +496,11 @@ struct XsimdKernels {
           return false;
         } else {
           return simd::dot_rows_shared<decltype(arch), Bits, g.value>(
-              q + first * n, take, n, scheme, rows, stride, count, scores + first * score_stride,
-              score_stride);
+                     q + first * n, take, n, scheme, rows, stride, count, scores + first * score_stride,
+                     score_stride) ||
+                 simd::dot_rows_any_length_shared<decltype(arch), Bits, g.value>(
+                     q + first * n, take, n, group, scheme, rows, stride, count,
+                     scores + first * score_stride, score_stride);
         }
       });
 #endif
@@ -499,7 +524,9 @@ struct XsimdKernels {
         return false;
       } else {
         return simd::axpy_rows_shared<decltype(arch), Bits, g.value>(weights, weight_stride, queries, n,
-                                                                     scheme, rows, stride, count, y);
+                                                                     scheme, rows, stride, count, y) ||
+               simd::axpy_rows_in_registers_shared<decltype(arch), Bits, g.value>(
+                   weights, weight_stride, queries, n, group, scheme, rows, stride, count, y);
       }
     });
     if (shared) return;
