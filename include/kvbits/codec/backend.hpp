@@ -67,25 +67,10 @@ struct CodecFrontend {
    *         Error(shape_mismatch) for a wrong output size,
    *         Error(non_finite_input) when x holds NaN or Inf.
    */
-  static void encode(const QuantFormat& format, std::span<const float> x, std::span<std::uint8_t> out) {
-    validate(format, x.size());
-    require_length(out.size(), packed_size(format, x.size()), "packed output (bytes)");
-    require_finite(x, "input vector");
-    dispatch_bits(format.bits, [&](auto bits) {
-      Kernels::template encode<bits.value>(x.data(), x.size(), effective_group_size(format, x.size()),
-                                           format.scheme, out.data());
-    });
-  }
+  static void encode(const QuantFormat& format, std::span<const float> x, std::span<std::uint8_t> out);
 
   /// Unpacks `in` (packed_size(format, y.size()) bytes) into y.
-  static void decode(const QuantFormat& format, std::span<const std::uint8_t> in, std::span<float> y) {
-    validate(format, y.size());
-    require_length(in.size(), packed_size(format, y.size()), "packed input (bytes)");
-    dispatch_bits(format.bits, [&](auto bits) {
-      Kernels::template decode<bits.value>(in.data(), y.size(), effective_group_size(format, y.size()),
-                                           format.scheme, y.data());
-    });
-  }
+  static void decode(const QuantFormat& format, std::span<const std::uint8_t> in, std::span<float> y);
 
   /**
    * encode for vectors the library made itself (finite, sized by packed_size):
@@ -94,11 +79,7 @@ struct CodecFrontend {
    * @param format a validated storage format that holds n elements;
    * @param x n finite floats; @param out packed_size(format, n) bytes.
    */
-  static void encode_unchecked(const QuantFormat& format, const float* x, std::size_t n, std::uint8_t* out) {
-    dispatch_bits(format.bits, [&](auto bits) {
-      Kernels::template encode<bits.value>(x, n, effective_group_size(format, n), format.scheme, out);
-    });
-  }
+  static void encode_unchecked(const QuantFormat& format, const float* x, std::size_t n, std::uint8_t* out);
 
   /**
    * out <- `in` (format `from`) decoded and re-encoded in `to`, through a stack
@@ -108,33 +89,13 @@ struct CodecFrontend {
    * @param in packed_size(from, n) bytes; @param out packed_size(to, n) bytes.
    */
   static void transcode_unchecked(const QuantFormat& from, const QuantFormat& to, std::size_t n,
-                                  const std::uint8_t* in, std::uint8_t* out) {
-    float decoded[kMaxVectorLength];  // [n] used
-    dispatch_bits(from.bits, [&](auto bits) {
-      Kernels::template decode<bits.value>(in, n, effective_group_size(from, n), from.scheme, decoded);
-    });
-    encode_unchecked(to, decoded, n, out);
-  }
+                                  const std::uint8_t* in, std::uint8_t* out);
 
   /// @return q . decode(in), without materialising the decoded vector.
-  static float dot(const QuantFormat& format, std::span<const float> q, std::span<const std::uint8_t> in) {
-    validate(format, q.size());
-    require_length(in.size(), packed_size(format, q.size()), "packed input (bytes)");
-    return dispatch_bits(format.bits, [&](auto bits) {
-      return Kernels::template dot<bits.value>(q.data(), in.data(), q.size(),
-                                               effective_group_size(format, q.size()), format.scheme);
-    });
-  }
+  static float dot(const QuantFormat& format, std::span<const float> q, std::span<const std::uint8_t> in);
 
   /// y += w * decode(in).
-  static void axpy(const QuantFormat& format, float w, std::span<const std::uint8_t> in, std::span<float> y) {
-    validate(format, y.size());
-    require_length(in.size(), packed_size(format, y.size()), "packed input (bytes)");
-    dispatch_bits(format.bits, [&](auto bits) {
-      Kernels::template axpy<bits.value>(w, in.data(), y.size(), effective_group_size(format, y.size()),
-                                         format.scheme, y.data());
-    });
-  }
+  static void axpy(const QuantFormat& format, float w, std::span<const std::uint8_t> in, std::span<float> y);
 
   /**
    * Attention hot path: scores[r] = q . decode(row r) for `count` packed
@@ -142,25 +103,11 @@ struct CodecFrontend {
    * Preconditions are checked in debug builds only.
    */
   static void dot_rows(const QuantFormat& format, const float* q, std::size_t n, const std::uint8_t* rows,
-                       std::size_t stride, std::size_t count, float* scores) {
-    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                         "row stride is smaller than one packed vector");
-    dispatch_bits(format.bits, [&](auto bits) {
-      Kernels::template dot_rows<bits.value>(q, n, effective_group_size(format, n), format.scheme, rows,
-                                             stride, count, scores);
-    });
-  }
+                       std::size_t stride, std::size_t count, float* scores);
 
   /// Attention hot path: y += sum_r weights[r] * decode(row r); layout as dot_rows.
   static void axpy_rows(const QuantFormat& format, const float* weights, std::size_t n,
-                        const std::uint8_t* rows, std::size_t stride, std::size_t count, float* y) {
-    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                         "row stride is smaller than one packed vector");
-    dispatch_bits(format.bits, [&](auto bits) {
-      Kernels::template axpy_rows<bits.value>(weights, n, effective_group_size(format, n), format.scheme,
-                                              rows, stride, count, y);
-    });
-  }
+                        const std::uint8_t* rows, std::size_t stride, std::size_t count, float* y);
 
   /**
    * dot_rows for the `queries` query heads that share these rows (grouped-query
@@ -170,16 +117,7 @@ struct CodecFrontend {
    */
   static void dot_rows_multi(const QuantFormat& format, const float* q, std::size_t queries, std::size_t n,
                              const std::uint8_t* rows, std::size_t stride, std::size_t count, float* scores,
-                             std::size_t score_stride) {
-    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                         "row stride is smaller than one packed vector");
-    KVBITS_DEBUG_REQUIRE(queries <= 1 || score_stride >= count, Errc::invalid_argument,
-                         "score stride is smaller than the row count");
-    dispatch_bits(format.bits, [&](auto bits) {
-      Kernels::template dot_rows_multi<bits.value>(q, queries, n, effective_group_size(format, n),
-                                                   format.scheme, rows, stride, count, scores, score_stride);
-    });
-  }
+                             std::size_t score_stride);
 
   /**
    * axpy_rows for `queries` query heads over the same rows: y_h += sum_r
@@ -188,18 +126,125 @@ struct CodecFrontend {
    */
   static void axpy_rows_multi(const QuantFormat& format, const float* weights, std::size_t weight_stride,
                               std::size_t queries, std::size_t n, const std::uint8_t* rows,
-                              std::size_t stride, std::size_t count, float* y) {
-    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                         "row stride is smaller than one packed vector");
-    KVBITS_DEBUG_REQUIRE(queries <= 1 || weight_stride >= count, Errc::invalid_argument,
-                         "weight stride is smaller than the row count");
-    dispatch_bits(format.bits, [&](auto bits) {
-      Kernels::template axpy_rows_multi<bits.value>(weights, weight_stride, queries, n,
-                                                    effective_group_size(format, n), format.scheme, rows,
-                                                    stride, count, y);
-    });
-  }
+                              std::size_t stride, std::size_t count, float* y);
 };
+
+template <class Kernels>
+void CodecFrontend<Kernels>::encode(const QuantFormat& format, std::span<const float> x,
+                                    std::span<std::uint8_t> out) {
+  validate(format, x.size());
+  require_length(out.size(), packed_size(format, x.size()), "packed output (bytes)");
+  require_finite(x, "input vector");
+  dispatch_bits(format.bits, [&](auto bits) {
+    Kernels::template encode<bits.value>(x.data(), x.size(), effective_group_size(format, x.size()),
+                                         format.scheme, out.data());
+  });
+}
+
+template <class Kernels>
+void CodecFrontend<Kernels>::decode(const QuantFormat& format, std::span<const std::uint8_t> in,
+                                    std::span<float> y) {
+  validate(format, y.size());
+  require_length(in.size(), packed_size(format, y.size()), "packed input (bytes)");
+  dispatch_bits(format.bits, [&](auto bits) {
+    Kernels::template decode<bits.value>(in.data(), y.size(), effective_group_size(format, y.size()),
+                                         format.scheme, y.data());
+  });
+}
+
+template <class Kernels>
+void CodecFrontend<Kernels>::encode_unchecked(const QuantFormat& format, const float* x, std::size_t n,
+                                              std::uint8_t* out) {
+  dispatch_bits(format.bits, [&](auto bits) {
+    Kernels::template encode<bits.value>(x, n, effective_group_size(format, n), format.scheme, out);
+  });
+}
+
+template <class Kernels>
+void CodecFrontend<Kernels>::transcode_unchecked(const QuantFormat& from, const QuantFormat& to,
+                                                 std::size_t n, const std::uint8_t* in, std::uint8_t* out) {
+  float decoded[kMaxVectorLength];  // [n] used
+  dispatch_bits(from.bits, [&](auto bits) {
+    Kernels::template decode<bits.value>(in, n, effective_group_size(from, n), from.scheme, decoded);
+  });
+  encode_unchecked(to, decoded, n, out);
+}
+
+template <class Kernels>
+float CodecFrontend<Kernels>::dot(const QuantFormat& format, std::span<const float> q,
+                                  std::span<const std::uint8_t> in) {
+  validate(format, q.size());
+  require_length(in.size(), packed_size(format, q.size()), "packed input (bytes)");
+  return dispatch_bits(format.bits, [&](auto bits) {
+    return Kernels::template dot<bits.value>(q.data(), in.data(), q.size(),
+                                             effective_group_size(format, q.size()), format.scheme);
+  });
+}
+
+template <class Kernels>
+void CodecFrontend<Kernels>::axpy(const QuantFormat& format, float w, std::span<const std::uint8_t> in,
+                                  std::span<float> y) {
+  validate(format, y.size());
+  require_length(in.size(), packed_size(format, y.size()), "packed input (bytes)");
+  dispatch_bits(format.bits, [&](auto bits) {
+    Kernels::template axpy<bits.value>(w, in.data(), y.size(), effective_group_size(format, y.size()),
+                                       format.scheme, y.data());
+  });
+}
+
+template <class Kernels>
+void CodecFrontend<Kernels>::dot_rows(const QuantFormat& format, const float* q, std::size_t n,
+                                      const std::uint8_t* rows, std::size_t stride, std::size_t count,
+                                      float* scores) {
+  KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                       "row stride is smaller than one packed vector");
+  dispatch_bits(format.bits, [&](auto bits) {
+    Kernels::template dot_rows<bits.value>(q, n, effective_group_size(format, n), format.scheme, rows, stride,
+                                           count, scores);
+  });
+}
+
+template <class Kernels>
+void CodecFrontend<Kernels>::axpy_rows(const QuantFormat& format, const float* weights, std::size_t n,
+                                       const std::uint8_t* rows, std::size_t stride, std::size_t count,
+                                       float* y) {
+  KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                       "row stride is smaller than one packed vector");
+  dispatch_bits(format.bits, [&](auto bits) {
+    Kernels::template axpy_rows<bits.value>(weights, n, effective_group_size(format, n), format.scheme, rows,
+                                            stride, count, y);
+  });
+}
+
+template <class Kernels>
+void CodecFrontend<Kernels>::dot_rows_multi(const QuantFormat& format, const float* q, std::size_t queries,
+                                            std::size_t n, const std::uint8_t* rows, std::size_t stride,
+                                            std::size_t count, float* scores, std::size_t score_stride) {
+  KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                       "row stride is smaller than one packed vector");
+  KVBITS_DEBUG_REQUIRE(queries <= 1 || score_stride >= count, Errc::invalid_argument,
+                       "score stride is smaller than the row count");
+  dispatch_bits(format.bits, [&](auto bits) {
+    Kernels::template dot_rows_multi<bits.value>(q, queries, n, effective_group_size(format, n),
+                                                 format.scheme, rows, stride, count, scores, score_stride);
+  });
+}
+
+template <class Kernels>
+void CodecFrontend<Kernels>::axpy_rows_multi(const QuantFormat& format, const float* weights,
+                                             std::size_t weight_stride, std::size_t queries, std::size_t n,
+                                             const std::uint8_t* rows, std::size_t stride, std::size_t count,
+                                             float* y) {
+  KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                       "row stride is smaller than one packed vector");
+  KVBITS_DEBUG_REQUIRE(queries <= 1 || weight_stride >= count, Errc::invalid_argument,
+                       "weight stride is smaller than the row count");
+  dispatch_bits(format.bits, [&](auto bits) {
+    Kernels::template axpy_rows_multi<bits.value>(weights, weight_stride, queries, n,
+                                                  effective_group_size(format, n), format.scheme, rows,
+                                                  stride, count, y);
+  });
+}
 
 /// Whether B has CodecFrontend's several-query row kernels (a user's Backend need not).
 template <class B>

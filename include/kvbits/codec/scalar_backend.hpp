@@ -23,3 +23,8 @@ struct ScalarBackend : detail::CodecFrontend<kernel::ScalarKernels> {
 
 }  // namespace KVBITS_ISA_NAMESPACE
 }  // namespace kvbits
+
+#ifdef KVBITS_EXTERN_KERNELS
+// Compiled once, in the source file that includes kvbits/kernel_instantiations.hpp.
+extern template struct kvbits::detail::CodecFrontend<kvbits::kernel::ScalarKernels>;
+#endif

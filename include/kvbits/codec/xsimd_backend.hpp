@@ -54,3 +54,8 @@ struct XsimdBackend : detail::CodecFrontend<kernel::XsimdKernels> {
 
 }  // namespace KVBITS_ISA_NAMESPACE
 }  // namespace kvbits
+
+#ifdef KVBITS_EXTERN_KERNELS
+// Compiled once, in the source file that includes kvbits/kernel_instantiations.hpp.
+extern template struct kvbits::detail::CodecFrontend<kvbits::kernel::XsimdKernels>;
+#endif

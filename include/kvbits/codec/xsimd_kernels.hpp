@@ -211,8 +211,9 @@ inline void axpy_rows_by_group(const float* KVBITS_RESTRICT weights, std::size_t
   for (std::size_t first = 0; first < n / G; first += Groups) {
     F acc[Q][kBatches];  // [query][Groups * G / W] the pass's outputs
     for (std::size_t h = 0; h < Q; ++h) {
-      for (std::size_t i = 0; i < kBatches; ++i)
+      for (std::size_t i = 0; i < kBatches; ++i) {
         acc[h][i] = F::load_unaligned(y + h * n + first * G + i * width);
+      }
     }
     float offsets[Q][Groups] = {};  // [query][Groups] sum over rows of w * the group's offset
     const std::uint8_t* row = rows + first * block_bytes;

@@ -123,8 +123,9 @@ inline void dot_rows_any_length(const float* KVBITS_RESTRICT q, std::size_t n, s
     F total[Q];
     float offset_total[Q];
     row_dot(rows + r * stride, total, offset_total);
-    for (std::size_t h = 0; h < Q; ++h)
+    for (std::size_t h = 0; h < Q; ++h) {
       scores[h * score_stride + r] = xsimd::hadd(total[h]) + offset_total[h];
+    }
   }
 }
 
