@@ -10,5 +10,5 @@
 #include "kvbits/codec/scalar_backend.hpp"
 #include "kvbits/codec/xsimd_backend.hpp"
 
-template struct kvbits::detail::CodecFrontend<kvbits::kernel::ScalarKernels>;
-template struct kvbits::detail::CodecFrontend<kvbits::kernel::XsimdKernels>;
+template struct kvbits::detail::CodecDispatch<kvbits::kernel::ScalarKernels>;
+template struct kvbits::detail::CodecDispatch<kvbits::kernel::XsimdKernels>;

@@ -51,14 +51,17 @@ inline void require_length(std::size_t actual, std::size_t expected, const char*
 }
 
 /**
- * The checked public operations of a backend, built on its kernel set.
- * Validation and the run-time -> compile-time bit dispatch happen here, once
- * per call, so the kernels' loops stay free of both.
+ * The operations of a backend, built on its kernel set. Validation and the
+ * run-time -> compile-time bit dispatch happen here, once per call, so the
+ * kernels' loops stay free of both. The row kernels' debug-only checks are
+ * CodecFrontend's (below), so that this class alone can be compiled once for a
+ * whole program (kvbits/kernel_instantiations.hpp) and each caller still gets
+ * the checks its own KVBITS_DEBUG_CHECKS asks for.
  * @tparam Kernels a type with static templates encode/decode/dot/axpy/
  *         dot_rows/axpy_rows<Bits> as kernel::ScalarKernels has.
  */
 template <class Kernels>
-struct CodecFrontend {
+struct CodecDispatch {
   /**
    * Packs x into out. Nothing is written when it throws.
    * @param format storage format; @param x the vector (n = x.size());
@@ -100,7 +103,7 @@ struct CodecFrontend {
   /**
    * Attention hot path: scores[r] = q . decode(row r) for `count` packed
    * vectors of n elements spaced `stride` bytes apart from `rows`.
-   * Preconditions are checked in debug builds only.
+   * Precondition: stride >= packed_size(format, n).
    */
   static void dot_rows(const QuantFormat& format, const float* q, std::size_t n, const std::uint8_t* rows,
                        std::size_t stride, std::size_t count, float* scores);
@@ -130,7 +133,7 @@ struct CodecFrontend {
 };
 
 template <class Kernels>
-void CodecFrontend<Kernels>::encode(const QuantFormat& format, std::span<const float> x,
+void CodecDispatch<Kernels>::encode(const QuantFormat& format, std::span<const float> x,
                                     std::span<std::uint8_t> out) {
   validate(format, x.size());
   require_length(out.size(), packed_size(format, x.size()), "packed output (bytes)");
@@ -142,7 +145,7 @@ void CodecFrontend<Kernels>::encode(const QuantFormat& format, std::span<const f
 }
 
 template <class Kernels>
-void CodecFrontend<Kernels>::decode(const QuantFormat& format, std::span<const std::uint8_t> in,
+void CodecDispatch<Kernels>::decode(const QuantFormat& format, std::span<const std::uint8_t> in,
                                     std::span<float> y) {
   validate(format, y.size());
   require_length(in.size(), packed_size(format, y.size()), "packed input (bytes)");
@@ -153,7 +156,7 @@ void CodecFrontend<Kernels>::decode(const QuantFormat& format, std::span<const s
 }
 
 template <class Kernels>
-void CodecFrontend<Kernels>::encode_unchecked(const QuantFormat& format, const float* x, std::size_t n,
+void CodecDispatch<Kernels>::encode_unchecked(const QuantFormat& format, const float* x, std::size_t n,
                                               std::uint8_t* out) {
   dispatch_bits(format.bits, [&](auto bits) {
     Kernels::template encode<bits.value>(x, n, effective_group_size(format, n), format.scheme, out);
@@ -161,7 +164,7 @@ void CodecFrontend<Kernels>::encode_unchecked(const QuantFormat& format, const f
 }
 
 template <class Kernels>
-void CodecFrontend<Kernels>::transcode_unchecked(const QuantFormat& from, const QuantFormat& to,
+void CodecDispatch<Kernels>::transcode_unchecked(const QuantFormat& from, const QuantFormat& to,
                                                  std::size_t n, const std::uint8_t* in, std::uint8_t* out) {
   float decoded[kMaxVectorLength];  // [n] used
   dispatch_bits(from.bits, [&](auto bits) {
@@ -171,7 +174,7 @@ void CodecFrontend<Kernels>::transcode_unchecked(const QuantFormat& from, const 
 }
 
 template <class Kernels>
-float CodecFrontend<Kernels>::dot(const QuantFormat& format, std::span<const float> q,
+float CodecDispatch<Kernels>::dot(const QuantFormat& format, std::span<const float> q,
                                   std::span<const std::uint8_t> in) {
   validate(format, q.size());
   require_length(in.size(), packed_size(format, q.size()), "packed input (bytes)");
@@ -182,7 +185,7 @@ float CodecFrontend<Kernels>::dot(const QuantFormat& format, std::span<const flo
 }
 
 template <class Kernels>
-void CodecFrontend<Kernels>::axpy(const QuantFormat& format, float w, std::span<const std::uint8_t> in,
+void CodecDispatch<Kernels>::axpy(const QuantFormat& format, float w, std::span<const std::uint8_t> in,
                                   std::span<float> y) {
   validate(format, y.size());
   require_length(in.size(), packed_size(format, y.size()), "packed input (bytes)");
@@ -193,11 +196,9 @@ void CodecFrontend<Kernels>::axpy(const QuantFormat& format, float w, std::span<
 }
 
 template <class Kernels>
-void CodecFrontend<Kernels>::dot_rows(const QuantFormat& format, const float* q, std::size_t n,
+void CodecDispatch<Kernels>::dot_rows(const QuantFormat& format, const float* q, std::size_t n,
                                       const std::uint8_t* rows, std::size_t stride, std::size_t count,
                                       float* scores) {
-  KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                       "row stride is smaller than one packed vector");
   dispatch_bits(format.bits, [&](auto bits) {
     Kernels::template dot_rows<bits.value>(q, n, effective_group_size(format, n), format.scheme, rows, stride,
                                            count, scores);
@@ -205,11 +206,9 @@ void CodecFrontend<Kernels>::dot_rows(const QuantFormat& format, const float* q,
 }
 
 template <class Kernels>
-void CodecFrontend<Kernels>::axpy_rows(const QuantFormat& format, const float* weights, std::size_t n,
+void CodecDispatch<Kernels>::axpy_rows(const QuantFormat& format, const float* weights, std::size_t n,
                                        const std::uint8_t* rows, std::size_t stride, std::size_t count,
                                        float* y) {
-  KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                       "row stride is smaller than one packed vector");
   dispatch_bits(format.bits, [&](auto bits) {
     Kernels::template axpy_rows<bits.value>(weights, n, effective_group_size(format, n), format.scheme, rows,
                                             stride, count, y);
@@ -217,13 +216,9 @@ void CodecFrontend<Kernels>::axpy_rows(const QuantFormat& format, const float* w
 }
 
 template <class Kernels>
-void CodecFrontend<Kernels>::dot_rows_multi(const QuantFormat& format, const float* q, std::size_t queries,
+void CodecDispatch<Kernels>::dot_rows_multi(const QuantFormat& format, const float* q, std::size_t queries,
                                             std::size_t n, const std::uint8_t* rows, std::size_t stride,
                                             std::size_t count, float* scores, std::size_t score_stride) {
-  KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                       "row stride is smaller than one packed vector");
-  KVBITS_DEBUG_REQUIRE(queries <= 1 || score_stride >= count, Errc::invalid_argument,
-                       "score stride is smaller than the row count");
   dispatch_bits(format.bits, [&](auto bits) {
     Kernels::template dot_rows_multi<bits.value>(q, queries, n, effective_group_size(format, n),
                                                  format.scheme, rows, stride, count, scores, score_stride);
@@ -231,20 +226,63 @@ void CodecFrontend<Kernels>::dot_rows_multi(const QuantFormat& format, const flo
 }
 
 template <class Kernels>
-void CodecFrontend<Kernels>::axpy_rows_multi(const QuantFormat& format, const float* weights,
+void CodecDispatch<Kernels>::axpy_rows_multi(const QuantFormat& format, const float* weights,
                                              std::size_t weight_stride, std::size_t queries, std::size_t n,
                                              const std::uint8_t* rows, std::size_t stride, std::size_t count,
                                              float* y) {
-  KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                       "row stride is smaller than one packed vector");
-  KVBITS_DEBUG_REQUIRE(queries <= 1 || weight_stride >= count, Errc::invalid_argument,
-                       "weight stride is smaller than the row count");
   dispatch_bits(format.bits, [&](auto bits) {
     Kernels::template axpy_rows_multi<bits.value>(weights, weight_stride, queries, n,
                                                   effective_group_size(format, n), format.scheme, rows,
                                                   stride, count, y);
   });
 }
+
+/**
+ * CodecDispatch with the row kernels' preconditions checked when
+ * KVBITS_DEBUG_CHECKS is 1. These members are inline and never part of the
+ * kernels compiled once, so the checks follow the calling source file.
+ */
+template <class Kernels>
+struct CodecFrontend : CodecDispatch<Kernels> {
+  /// CodecDispatch::dot_rows, the stride checked in debug builds.
+  static void dot_rows(const QuantFormat& format, const float* q, std::size_t n, const std::uint8_t* rows,
+                       std::size_t stride, std::size_t count, float* scores) {
+    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                         "row stride is smaller than one packed vector");
+    CodecDispatch<Kernels>::dot_rows(format, q, n, rows, stride, count, scores);
+  }
+
+  /// CodecDispatch::axpy_rows, the stride checked in debug builds.
+  static void axpy_rows(const QuantFormat& format, const float* weights, std::size_t n,
+                        const std::uint8_t* rows, std::size_t stride, std::size_t count, float* y) {
+    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                         "row stride is smaller than one packed vector");
+    CodecDispatch<Kernels>::axpy_rows(format, weights, n, rows, stride, count, y);
+  }
+
+  /// CodecDispatch::dot_rows_multi, both strides checked in debug builds.
+  static void dot_rows_multi(const QuantFormat& format, const float* q, std::size_t queries, std::size_t n,
+                             const std::uint8_t* rows, std::size_t stride, std::size_t count, float* scores,
+                             std::size_t score_stride) {
+    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                         "row stride is smaller than one packed vector");
+    KVBITS_DEBUG_REQUIRE(queries <= 1 || score_stride >= count, Errc::invalid_argument,
+                         "score stride is smaller than the row count");
+    CodecDispatch<Kernels>::dot_rows_multi(format, q, queries, n, rows, stride, count, scores, score_stride);
+  }
+
+  /// CodecDispatch::axpy_rows_multi, both strides checked in debug builds.
+  static void axpy_rows_multi(const QuantFormat& format, const float* weights, std::size_t weight_stride,
+                              std::size_t queries, std::size_t n, const std::uint8_t* rows,
+                              std::size_t stride, std::size_t count, float* y) {
+    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                         "row stride is smaller than one packed vector");
+    KVBITS_DEBUG_REQUIRE(queries <= 1 || weight_stride >= count, Errc::invalid_argument,
+                         "weight stride is smaller than the row count");
+    CodecDispatch<Kernels>::axpy_rows_multi(format, weights, weight_stride, queries, n, rows, stride, count,
+                                            y);
+  }
+};
 
 /// Whether B has CodecFrontend's several-query row kernels (a user's Backend need not).
 template <class B>

@@ -26,5 +26,5 @@ struct ScalarBackend : detail::CodecFrontend<kernel::ScalarKernels> {
 
 #ifdef KVBITS_EXTERN_KERNELS
 // Compiled once, in the source file that includes kvbits/kernel_instantiations.hpp.
-extern template struct kvbits::detail::CodecFrontend<kvbits::kernel::ScalarKernels>;
+extern template struct kvbits::detail::CodecDispatch<kvbits::kernel::ScalarKernels>;
 #endif

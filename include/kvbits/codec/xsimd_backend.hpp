@@ -57,5 +57,5 @@ struct XsimdBackend : detail::CodecFrontend<kernel::XsimdKernels> {
 
 #ifdef KVBITS_EXTERN_KERNELS
 // Compiled once, in the source file that includes kvbits/kernel_instantiations.hpp.
-extern template struct kvbits::detail::CodecFrontend<kvbits::kernel::XsimdKernels>;
+extern template struct kvbits::detail::CodecDispatch<kvbits::kernel::XsimdKernels>;
 #endif
