@@ -36,8 +36,25 @@ if [[ "$name" != "xsimd-arm64+neon" ]]; then
   exit 1
 fi
 
-for test in "${tests[@]}"; do
+# One emulator per core: the tests run side by side, each into its own log, printed in order.
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+status=0
+running=()
+finish_oldest() {
+  local test=${running[0]}
+  running=("${running[@]:1}")
+  wait "${pids[$test]}" || { status=1; echo "run_aarch64: $test failed" >&2; }
   echo "--- $test (qemu-aarch64)"
-  qemu-aarch64 -L "$sysroot" "$build/tests/$test"
+  cat "$logs/$test.log"
+}
+declare -A pids
+for test in "${tests[@]}"; do
+  if ((${#running[@]} >= $(nproc))); then finish_oldest; fi
+  qemu-aarch64 -L "$sysroot" "$build/tests/$test" > "$logs/$test.log" 2>&1 &
+  pids[$test]=$!
+  running+=("$test")
 done
+while ((${#running[@]} > 0)); do finish_oldest; done
 echo "aarch64: build $((built - start))s, qemu runs $(($(date +%s) - built))s"
+exit "$status"
