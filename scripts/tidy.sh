@@ -17,6 +17,7 @@ fi
 # The targets run side by side, each into its own log, printed in order once all are done.
 logs=()
 pids=()
+trap 'rm -f "$unit" "${logs[@]}"' EXIT
 for target in "${targets[@]}"; do
   log=$(mktemp)
   logs+=("$log")
@@ -27,7 +28,6 @@ for target in "${targets[@]}"; do
   } > "$log" 2>&1 &
   pids+=($!)
 done
-trap 'rm -f "$unit" "${logs[@]}"' EXIT
 status=0
 for i in "${!pids[@]}"; do
   wait "${pids[$i]}" || status=1

@@ -41,6 +41,7 @@ logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 status=0
 running=()
+declare -A pids
 finish_oldest() {
   local test=${running[0]}
   running=("${running[@]:1}")
@@ -48,7 +49,6 @@ finish_oldest() {
   echo "--- $test (qemu-aarch64)"
   cat "$logs/$test.log"
 }
-declare -A pids
 for test in "${tests[@]}"; do
   if ((${#running[@]} >= $(nproc))); then finish_oldest; fi
   qemu-aarch64 -L "$sysroot" "$build/tests/$test" > "$logs/$test.log" 2>&1 &
