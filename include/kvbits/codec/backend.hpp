@@ -247,16 +247,14 @@ struct CodecFrontend : CodecDispatch<Kernels> {
   /// CodecDispatch::dot_rows, the stride checked in debug builds.
   static void dot_rows(const QuantFormat& format, const float* q, std::size_t n, const std::uint8_t* rows,
                        std::size_t stride, std::size_t count, float* scores) {
-    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                         "row stride is smaller than one packed vector");
+    require_row_stride(format, n, stride);
     CodecDispatch<Kernels>::dot_rows(format, q, n, rows, stride, count, scores);
   }
 
   /// CodecDispatch::axpy_rows, the stride checked in debug builds.
   static void axpy_rows(const QuantFormat& format, const float* weights, std::size_t n,
                         const std::uint8_t* rows, std::size_t stride, std::size_t count, float* y) {
-    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                         "row stride is smaller than one packed vector");
+    require_row_stride(format, n, stride);
     CodecDispatch<Kernels>::axpy_rows(format, weights, n, rows, stride, count, y);
   }
 
@@ -264,8 +262,7 @@ struct CodecFrontend : CodecDispatch<Kernels> {
   static void dot_rows_multi(const QuantFormat& format, const float* q, std::size_t queries, std::size_t n,
                              const std::uint8_t* rows, std::size_t stride, std::size_t count, float* scores,
                              std::size_t score_stride) {
-    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                         "row stride is smaller than one packed vector");
+    require_row_stride(format, n, stride);
     KVBITS_DEBUG_REQUIRE(queries <= 1 || score_stride >= count, Errc::invalid_argument,
                          "score stride is smaller than the row count");
     CodecDispatch<Kernels>::dot_rows_multi(format, q, queries, n, rows, stride, count, scores, score_stride);
@@ -275,12 +272,19 @@ struct CodecFrontend : CodecDispatch<Kernels> {
   static void axpy_rows_multi(const QuantFormat& format, const float* weights, std::size_t weight_stride,
                               std::size_t queries, std::size_t n, const std::uint8_t* rows,
                               std::size_t stride, std::size_t count, float* y) {
-    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
-                         "row stride is smaller than one packed vector");
+    require_row_stride(format, n, stride);
     KVBITS_DEBUG_REQUIRE(queries <= 1 || weight_stride >= count, Errc::invalid_argument,
                          "weight stride is smaller than the row count");
     CodecDispatch<Kernels>::axpy_rows_multi(format, weights, weight_stride, queries, n, rows, stride, count,
                                             y);
+  }
+
+ private:
+  // Rows of n values in `format` must not overlap: the precondition every row kernel shares.
+  static void require_row_stride([[maybe_unused]] const QuantFormat& format, [[maybe_unused]] std::size_t n,
+                                 [[maybe_unused]] std::size_t stride) {
+    KVBITS_DEBUG_REQUIRE(stride >= packed_size(format, n), Errc::invalid_argument,
+                         "row stride is smaller than one packed vector");
   }
 };
 
