@@ -119,6 +119,31 @@ KVBITS_ALWAYS_INLINE void with_scheme(Scheme scheme, Fn&& fn) {
   }
 }
 
+/// Most queries one pass of the shared kernels holds (more run in passes).
+inline constexpr std::size_t kMaxSharedQueries = 8;
+
+/// Calls fn(std::integral_constant<size_t, Q>) with Q the largest power of two
+/// <= min(q, kMaxSharedQueries), q >= 1: four kernel instantiations, not eight,
+/// for compile time; the caller runs what is left in further passes.
+template <class Fn>
+KVBITS_ALWAYS_INLINE std::size_t with_query_pass(std::size_t q, Fn&& fn) {
+  static_assert(kMaxSharedQueries == 8, "passes of 8, 4, 2 and 1 queries");
+  if (q >= 8) {
+    fn(std::integral_constant<std::size_t, 8>{});
+    return 8;
+  }
+  if (q >= 4) {
+    fn(std::integral_constant<std::size_t, 4>{});
+    return 4;
+  }
+  if (q >= 2) {
+    fn(std::integral_constant<std::size_t, 2>{});
+    return 2;
+  }
+  fn(std::integral_constant<std::size_t, 1>{});
+  return 1;
+}
+
 template <class Fn, std::size_t... Index>
 KVBITS_ALWAYS_INLINE void unrolled(Fn&& fn, std::index_sequence<Index...>) {
   (fn(std::integral_constant<std::size_t, Index>{}), ...);

@@ -10,6 +10,7 @@
 #include "kvbits/codec/reference.hpp"
 #include "kvbits/codec/xsimd_code_visitors.hpp"
 #include "kvbits/codec/xsimd_dispatch.hpp"
+#include "kvbits/codec/xsimd_dot_avx2.hpp"
 #include "kvbits/codec/xsimd_dot_vnni.hpp"
 #include "kvbits/codec/xsimd_encode.hpp"
 #include "kvbits/codec/xsimd_encode_avx512.hpp"
@@ -143,6 +144,8 @@ inline void dot_rows(const float* KVBITS_RESTRICT q, std::size_t n, std::size_t 
       if (n == 64) integer(std::integral_constant<std::size_t, 64>{});
     }
     if (done) return;
+#elif KVBITS_INTEGER_DOT_AVX2
+    if (avx2::dot_rows<Bits, G>(q, 1, n, scheme, rows, stride, count, scores, 0)) return;
 #endif
     if (with_fixed_length<A, Bits, G>(n, [&](auto length) {
           with_scheme(scheme, [&](auto fixed) {

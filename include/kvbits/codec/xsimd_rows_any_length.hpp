@@ -9,6 +9,7 @@
 #include "kvbits/codec/group_params.hpp"
 #include "kvbits/codec/xsimd_code_visitors.hpp"
 #include "kvbits/codec/xsimd_dispatch.hpp"
+#include "kvbits/codec/xsimd_dot_avx2.hpp"
 #include "kvbits/codec/xsimd_dot_vnni.hpp"
 #include "kvbits/codec/xsimd_lanes.hpp"
 #include "kvbits/codec/xsimd_rows_quantized.hpp"
@@ -36,6 +37,8 @@ constexpr bool takes_any_length_rows(std::size_t n) noexcept {
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
     const bool integer =
         (kIntegerDotRows<Bits, 128, G> && n == 128) || (kIntegerDotRows<Bits, 64, G> && n == 64);
+#elif KVBITS_INTEGER_DOT_AVX2
+    const bool integer = avx2::takes_rows<Bits, G>(n);
 #else
     const bool integer = false;
 #endif

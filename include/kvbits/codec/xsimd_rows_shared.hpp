@@ -11,6 +11,7 @@
 #include "kvbits/codec/group_params.hpp"
 #include "kvbits/codec/xsimd_code_visitors.hpp"
 #include "kvbits/codec/xsimd_dispatch.hpp"
+#include "kvbits/codec/xsimd_dot_avx2.hpp"
 #include "kvbits/codec/xsimd_dot_vnni.hpp"
 #include "kvbits/codec/xsimd_lanes.hpp"
 #include "kvbits/codec/xsimd_prefetch.hpp"
@@ -31,32 +32,7 @@ namespace kvbits::kernel {
 inline namespace KVBITS_ISA_NAMESPACE {
 namespace simd {
 
-/// Most queries one pass of the shared kernels holds (more run in passes).
-inline constexpr std::size_t kMaxSharedQueries = 8;
-
 #if KVBITS_XSIMD_KERNELS
-
-/// Calls fn(std::integral_constant<size_t, Q>) with Q the largest power of two
-/// <= min(q, kMaxSharedQueries), q >= 1: four kernel instantiations, not eight,
-/// for compile time; the caller runs what is left in further passes.
-template <class Fn>
-KVBITS_ALWAYS_INLINE std::size_t with_query_pass(std::size_t q, Fn&& fn) {
-  static_assert(kMaxSharedQueries == 8, "passes of 8, 4, 2 and 1 queries");
-  if (q >= 8) {
-    fn(std::integral_constant<std::size_t, 8>{});
-    return 8;
-  }
-  if (q >= 4) {
-    fn(std::integral_constant<std::size_t, 4>{});
-    return 4;
-  }
-  if (q >= 2) {
-    fn(std::integral_constant<std::size_t, 2>{});
-    return 2;
-  }
-  fn(std::integral_constant<std::size_t, 1>{});
-  return 1;
-}
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VNNI__)
 /**
@@ -312,8 +288,10 @@ inline void axpy_rows_groups_shared_part(const float* KVBITS_RESTRICT weights, s
  * same rows, scores of query h at scores + h * score_stride, when a shared
  * kernel applies to (Bits, G, n): the rows dot_rows gives the integer AVX-512
  * VNNI kernels (2/3/4/8 bits, one group or groups of 32 or 64 elements per row
- * of 64 or 128), every query on the integer grid.
- * @return false, writing nothing, otherwise.
+ * of 64 or 128) or the integer AVX2 ones (2/4 bits, one group per row of 64 or
+ * 128), every query on the integer grid. @return false otherwise; the caller
+ * then runs each query through dot_rows, which gives any score already
+ * written the same bits.
  */
 template <class A, int Bits, std::size_t G>
 inline bool dot_rows_shared([[maybe_unused]] const float* KVBITS_RESTRICT q,
@@ -343,6 +321,8 @@ inline bool dot_rows_shared([[maybe_unused]] const float* KVBITS_RESTRICT q,
   integer(std::integral_constant<std::size_t, 128>{});
   integer(std::integral_constant<std::size_t, 64>{});
   return done;
+#elif KVBITS_INTEGER_DOT_AVX2
+  return avx2::dot_rows<Bits, G>(q, queries, n, scheme, rows, stride, count, scores, score_stride);
 #else
   return false;
 #endif
