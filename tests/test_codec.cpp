@@ -988,6 +988,81 @@ TEST_CASE("W rows reduced at once sum each row as xsimd's horizontal add does, o
   check_reduce_rows_as_hadd(kvbits::kernel::simd::Archs{});
 }
 
+#if KVBITS_INTEGER_DOT_AVX2
+
+namespace {
+
+/// The AVX2 integer dot_rows for one query, with the group as a compile-time constant.
+template <int Bits>
+bool avx2_integer_dot(std::size_t group, const float* q, std::size_t n, Scheme scheme,
+                      const std::uint8_t* rows, std::size_t stride, std::size_t count, float* scores) {
+  namespace avx2 = kvbits::kernel::simd::avx2;
+  switch (group) {
+    case 32:
+      return avx2::dot_rows<Bits, 32>(q, 1, n, scheme, rows, stride, count, scores, 0);
+    case 64:
+      return avx2::dot_rows<Bits, 64>(q, 1, n, scheme, rows, stride, count, scores, 0);
+    case 128:
+      return avx2::dot_rows<Bits, 128>(q, 1, n, scheme, rows, stride, count, scores, 0);
+    default:
+      FAIL("no test group " << group);
+      return false;
+  }
+}
+
+}  // namespace
+
+TEST_CASE("without AVX-512, 2- and 4-bit rows of one group are scored by the AVX2 integer kernel",
+          "[codec][rows][simd]") {
+  // XsimdBackend sends the cache's default rows to it (its scores are the kernel's, bit for bit),
+  // and the kernel declines 8-bit rows, groups of 32 and a query off its grid, writing nothing.
+  constexpr std::size_t kRows = 21;
+  constexpr float kUntouched = -1234.5f;
+  std::uint32_t seed = 950;
+  for (Scheme scheme : kSchemes) {
+    for (std::size_t n : {std::size_t{64}, std::size_t{128}}) {
+      for (int bits : {2, 4, 8}) {
+        for (std::size_t group : {std::size_t{32}, n}) {
+          const QuantFormat format{bits, group, scheme};
+          INFO(describe(format, n));
+          const std::size_t stride = kvbits::packed_size(format, n);
+          std::vector<std::uint8_t> rows(kRows * stride);
+          for (std::size_t r = 0; r < kRows; ++r) {
+            const auto x = make_vector(Kind::random, n, seed++);
+            kvbits::ScalarBackend::encode(format, x, std::span(rows).subspan(r * stride, stride));
+          }
+          const auto run = [&](const std::vector<float>& q, std::vector<float>& scores) {
+            const auto call = [&](auto fixed_bits) {
+              return avx2_integer_dot<decltype(fixed_bits)::value>(group, q.data(), n, scheme, rows.data(),
+                                                                   stride, kRows, scores.data());
+            };
+            if (bits == 2) return call(std::integral_constant<int, 2>{});
+            if (bits == 4) return call(std::integral_constant<int, 4>{});
+            return call(std::integral_constant<int, 8>{});
+          };
+          const auto q = make_vector(Kind::random, n, seed++);
+          std::vector<float> integer(kRows, kUntouched);
+          const bool ran = run(q, integer);
+          REQUIRE(ran == (bits != 8 && group == n));
+          if (!ran) {
+            REQUIRE(std::all_of(integer.begin(), integer.end(), [&](float s) { return s == kUntouched; }));
+            continue;
+          }
+          std::vector<float> through_backend(kRows);
+          kvbits::XsimdBackend::dot_rows(format, q.data(), n, rows.data(), stride, kRows,
+                                         through_backend.data());
+          require_same_bits(integer, through_backend);
+          std::vector<float> off_grid(kRows, kUntouched);
+          REQUIRE_FALSE(run(std::vector<float>(n, 0.0f), off_grid));
+          REQUIRE(std::all_of(off_grid.begin(), off_grid.end(), [&](float s) { return s == kUntouched; }));
+        }
+      }
+    }
+  }
+}
+
+#endif  // KVBITS_INTEGER_DOT_AVX2
+
 #endif
 
 TEST_CASE("xsimd dot_rows and axpy_rows over 2-bit groups of 8 give the reference's sums bit for bit",
