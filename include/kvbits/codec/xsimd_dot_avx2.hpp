@@ -179,14 +179,6 @@ KVBITS_ALWAYS_INLINE __m256 codes_dot_integer(const QueryLimbs<N>& query,
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(high), _mm256_set1_ps(256.0f), _mm256_cvtepi32_ps(sums[0]));
 }
 
-/// codes_dot_integer of the row whose codes start at `codes`.
-template <int Bits, std::size_t N>
-KVBITS_ALWAYS_INLINE __m256 row_dot_integer(const QueryLimbs<N>& query, const std::uint8_t* codes) noexcept {
-  __m256i code[N / 32];
-  load_code_bytes<Bits, N>(codes, code);
-  return codes_dot_integer<N>(query, code);
-}
-
 /**
  * dot_rows of Q queries (q [Q][N]) over the same one-group rows, scores of
  * query h at scores + h * score_stride: the queries become signed-byte limbs
