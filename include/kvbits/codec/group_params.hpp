@@ -180,8 +180,22 @@ inline constexpr std::size_t kFitCandidates = 8;
 // Lane 2k + p: candidate k over the elements i with i % 2 == p. A pair of
 // elements is one 64-bit broadcast, and the two parities are added at the end,
 // so every sum has the same order on any vector width (or on scalars).
-typedef float SearchLanes __attribute__((vector_size(2 * kFitCandidates * sizeof(float))));
-typedef std::uint64_t PairLanes __attribute__((vector_size(2 * kFitCandidates * sizeof(float))));
+inline constexpr std::size_t kSearchLanes = 2 * kFitCandidates;
+
+// The 16 lanes run as chunks of the target's widest float vector: GCC lowers a
+// generic vector wider than the hardware's into per-lane selects and stack
+// round trips (the search ran 14x slower on AVX2 than in 8-lane chunks). Every
+// lane does the same arithmetic at any chunk width, so the sums do not change.
+#if defined(__AVX512F__)
+inline constexpr std::size_t kSearchChunkLanes = 16;
+#elif defined(__AVX__)
+inline constexpr std::size_t kSearchChunkLanes = 8;
+#else
+inline constexpr std::size_t kSearchChunkLanes = 4;
+#endif
+inline constexpr std::size_t kSearchChunks = kSearchLanes / kSearchChunkLanes;
+typedef float SearchChunk __attribute__((vector_size(kSearchChunkLanes * sizeof(float))));
+typedef std::uint64_t PairChunk __attribute__((vector_size(kSearchChunkLanes * sizeof(float))));
 
 // The solve and the scoring run on all candidates at once, lane k = candidate k.
 typedef float CandidateLanes __attribute__((vector_size(kFitCandidates * sizeof(float))));
@@ -262,11 +276,10 @@ inline void shift_group(const float* xs, std::size_t group, float origin, float*
 inline constexpr float kRoundMagic = 12582912.0f;
 
 /// Per candidate k: lane 2k + lane 2k + 1 (even elements' sum + odd elements' sum).
-inline void add_parities(const SearchLanes& lanes, CandidateLanes& total) noexcept {
-  static_assert(kFitCandidates == 8, "the shuffles below name 16 lanes");
-  const CandidateLanes even = __builtin_shufflevector(lanes, lanes, 0, 2, 4, 6, 8, 10, 12, 14);
-  const CandidateLanes odd = __builtin_shufflevector(lanes, lanes, 1, 3, 5, 7, 9, 11, 13, 15);
-  total = even + odd;
+inline void add_parities(const SearchChunk (&chunks)[kSearchChunks], CandidateLanes& total) noexcept {
+  float lanes[kSearchLanes];
+  std::memcpy(lanes, chunks, sizeof lanes);
+  for (std::size_t k = 0; k < kFitCandidates; ++k) total[k] = lanes[2 * k] + lanes[2 * k + 1];
 }
 
 /**
@@ -281,43 +294,51 @@ template <bool kSignPicksGrid>
 inline void candidate_sums(const float* y, std::size_t group, const float (&start)[kFitCandidates],
                            const float (&inverse)[kFitCandidates], float low, float high,
                            CandidateSums& result) noexcept {
-  SearchLanes starts;
-  SearchLanes inverses;
-  for (std::size_t k = 0; k < kFitCandidates; ++k) {
-    starts[2 * k] = starts[2 * k + 1] = start[k];
-    inverses[2 * k] = inverses[2 * k + 1] = inverse[k];
+  float start_lanes[kSearchLanes];
+  float inverse_lanes[kSearchLanes];
+  float half_lanes[kSearchLanes];  // 1/2 on mid-rise lanes
+  for (std::size_t lane = 0; lane < kSearchLanes; ++lane) {
+    const std::size_t k = lane / 2;
+    start_lanes[lane] = start[k];
+    inverse_lanes[lane] = inverse[k];
+    half_lanes[lane] = kSignPicksGrid && inverse[k] < 0.0f ? 0.5f : 0.0f;
   }
-  const SearchLanes zero{};
-  SearchLanes lows = zero + low;
-  SearchLanes highs = zero + high;
-  SearchLanes halves = zero;  // 1/2 on mid-rise lanes
-  if constexpr (kSignPicksGrid) {
-    const SearchLanes mid_rise = inverses < zero ? zero + 0.5f : zero;
-    lows += mid_rise;
-    highs += mid_rise;
-    halves = mid_rise;
+  SearchChunk starts[kSearchChunks];
+  SearchChunk inverses[kSearchChunks];
+  SearchChunk halves[kSearchChunks];
+  std::memcpy(starts, start_lanes, sizeof starts);
+  std::memcpy(inverses, inverse_lanes, sizeof inverses);
+  std::memcpy(halves, half_lanes, sizeof halves);
+  SearchChunk lows[kSearchChunks];
+  SearchChunk highs[kSearchChunks];
+  for (std::size_t c = 0; c < kSearchChunks; ++c) {
+    lows[c] = halves[c] + low;
+    highs[c] = halves[c] + high;
   }
-  SearchLanes sums = zero;
-  SearchLanes squares = zero;
-  SearchLanes products = zero;
+  SearchChunk sums[kSearchChunks] = {};
+  SearchChunk squares[kSearchChunks] = {};
+  SearchChunk products[kSearchChunks] = {};
   for (std::size_t i = 0; i < group; i += 2) {
     std::uint64_t pair;
     std::memcpy(&pair, y + i, sizeof pair);
-    const PairLanes pairs = PairLanes{} + pair;
-    SearchLanes values;
+    const PairChunk pairs = PairChunk{} + pair;
+    SearchChunk values;
     std::memcpy(&values, &pairs, sizeof values);
-    SearchLanes scaled = (values - starts) * inverses;
-    scaled = scaled < lows ? lows : scaled;
-    scaled = scaled > highs ? highs : scaled;
-    SearchLanes code;
-    if constexpr (kSignPicksGrid) {
-      code = (((scaled - halves) + kRoundMagic) - kRoundMagic) + halves;  // every step exact
-    } else {
-      code = (scaled + kRoundMagic) - kRoundMagic;
+#pragma GCC unroll 4
+    for (std::size_t c = 0; c < kSearchChunks; ++c) {
+      SearchChunk scaled = (values - starts[c]) * inverses[c];
+      scaled = scaled < lows[c] ? lows[c] : scaled;
+      scaled = scaled > highs[c] ? highs[c] : scaled;
+      SearchChunk code;
+      if constexpr (kSignPicksGrid) {
+        code = (((scaled - halves[c]) + kRoundMagic) - kRoundMagic) + halves[c];  // every step exact
+      } else {
+        code = (scaled + kRoundMagic) - kRoundMagic;
+      }
+      sums[c] += code;
+      squares[c] += code * code;     // exact: small integers or halves of them
+      products[c] += values * code;  // exact: see shortened
     }
-    sums += code;
-    squares += code * code;     // exact: small integers or halves of them
-    products += values * code;  // exact: see shortened
   }
   add_parities(sums, result.code_sum);
   add_parities(squares, result.code_square);
