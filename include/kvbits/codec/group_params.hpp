@@ -275,11 +275,44 @@ inline void shift_group(const float* xs, std::size_t group, float origin, float*
 // std::nearbyint it is plain arithmetic, so it vectorizes everywhere.
 inline constexpr float kRoundMagic = 12582912.0f;
 
+/// The 16 search lanes of `candidates` (lanes 2k and 2k + 1 = candidate k), as chunks. (This and
+/// add_parities are templates on the chunk type so that only the target's chunk width is compiled.)
+template <typename Chunk, std::size_t Chunks>
+inline void spread_candidates(const CandidateLanes& candidates, Chunk (&chunks)[Chunks]) noexcept {
+  static_assert(kFitCandidates == 8, "the shuffles below name 8 candidates");
+  const CandidateLanes& v = candidates;
+  if constexpr (Chunks == 1) {
+    chunks[0] = __builtin_shufflevector(v, v, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+  } else if constexpr (Chunks == 2) {
+    chunks[0] = __builtin_shufflevector(v, v, 0, 0, 1, 1, 2, 2, 3, 3);
+    chunks[1] = __builtin_shufflevector(v, v, 4, 4, 5, 5, 6, 6, 7, 7);
+  } else {
+    static_assert(Chunks == 4);
+    chunks[0] = __builtin_shufflevector(v, v, 0, 0, 1, 1);
+    chunks[1] = __builtin_shufflevector(v, v, 2, 2, 3, 3);
+    chunks[2] = __builtin_shufflevector(v, v, 4, 4, 5, 5);
+    chunks[3] = __builtin_shufflevector(v, v, 6, 6, 7, 7);
+  }
+}
+
 /// Per candidate k: lane 2k + lane 2k + 1 (even elements' sum + odd elements' sum).
-inline void add_parities(const SearchChunk (&chunks)[kSearchChunks], CandidateLanes& total) noexcept {
-  float lanes[kSearchLanes];
-  std::memcpy(lanes, chunks, sizeof lanes);
-  for (std::size_t k = 0; k < kFitCandidates; ++k) total[k] = lanes[2 * k] + lanes[2 * k + 1];
+template <typename Chunk, std::size_t Chunks>
+inline void add_parities(const Chunk (&chunks)[Chunks], CandidateLanes& total) noexcept {
+  if constexpr (Chunks == 1) {
+    const Chunk& c = chunks[0];
+    total = __builtin_shufflevector(c, c, 0, 2, 4, 6, 8, 10, 12, 14) +
+            __builtin_shufflevector(c, c, 1, 3, 5, 7, 9, 11, 13, 15);
+  } else if constexpr (Chunks == 2) {
+    total = __builtin_shufflevector(chunks[0], chunks[1], 0, 2, 4, 6, 8, 10, 12, 14) +
+            __builtin_shufflevector(chunks[0], chunks[1], 1, 3, 5, 7, 9, 11, 13, 15);
+  } else {
+    static_assert(Chunks == 4);
+    const Chunk low = __builtin_shufflevector(chunks[0], chunks[1], 0, 2, 4, 6) +
+                      __builtin_shufflevector(chunks[0], chunks[1], 1, 3, 5, 7);
+    const Chunk high = __builtin_shufflevector(chunks[2], chunks[3], 0, 2, 4, 6) +
+                       __builtin_shufflevector(chunks[2], chunks[3], 1, 3, 5, 7);
+    total = __builtin_shufflevector(low, high, 0, 1, 2, 3, 4, 5, 6, 7);
+  }
 }
 
 /**
@@ -291,24 +324,18 @@ inline void add_parities(const SearchChunk (&chunks)[kSearchChunks], CandidateLa
  * between two equal errors); the sums stay exact, as 2 L is a small integer.
  */
 template <bool kSignPicksGrid>
-inline void candidate_sums(const float* y, std::size_t group, const float (&start)[kFitCandidates],
-                           const float (&inverse)[kFitCandidates], float low, float high,
+inline void candidate_sums(const float* y, std::size_t group, const CandidateLanes& start,
+                           const CandidateLanes& inverse, float low, float high,
                            CandidateSums& result) noexcept {
-  float start_lanes[kSearchLanes];
-  float inverse_lanes[kSearchLanes];
-  float half_lanes[kSearchLanes];  // 1/2 on mid-rise lanes
-  for (std::size_t lane = 0; lane < kSearchLanes; ++lane) {
-    const std::size_t k = lane / 2;
-    start_lanes[lane] = start[k];
-    inverse_lanes[lane] = inverse[k];
-    half_lanes[lane] = kSignPicksGrid && inverse[k] < 0.0f ? 0.5f : 0.0f;
-  }
+  const CandidateLanes zero{};
+  CandidateLanes half = zero;
+  if constexpr (kSignPicksGrid) half = inverse < zero ? zero + 0.5f : zero;
   SearchChunk starts[kSearchChunks];
   SearchChunk inverses[kSearchChunks];
-  SearchChunk halves[kSearchChunks];
-  std::memcpy(starts, start_lanes, sizeof starts);
-  std::memcpy(inverses, inverse_lanes, sizeof inverses);
-  std::memcpy(halves, half_lanes, sizeof halves);
+  SearchChunk halves[kSearchChunks];  // 1/2 on mid-rise lanes
+  spread_candidates(start, starts);
+  spread_candidates(inverse, inverses);
+  spread_candidates(half, halves);
   SearchChunk lows[kSearchChunks];
   SearchChunk highs[kSearchChunks];
   for (std::size_t c = 0; c < kSearchChunks; ++c) {
@@ -410,8 +437,9 @@ inline std::size_t best_candidate(const CandidateLanes& scores, const CandidateM
   return best;
 }
 
-/// Grids of asymmetric candidates 1..7: max_code + kAsymmetricSteps[k] steps span the group's range.
-inline constexpr float kAsymmetricSteps[kFitCandidates - 1] = {-0.5f, -0.25f, 0.0f, 0.25f, 0.5f, 0.75f, 1.0f};
+/// Grids of asymmetric candidates 1..7: max_code + kAsymmetricSteps[k] steps span the group's range
+/// (lane 0, the min/max fit, is not used).
+inline constexpr CandidateLanes kAsymmetricSteps = {0.0f, -0.5f, -0.25f, 0.0f, 0.25f, 0.5f, 0.75f, 1.0f};
 
 /**
  * First half of the asymmetric search for a group xs[0, group) spanning
@@ -429,14 +457,12 @@ inline void collect_asymmetric(const float* xs, std::size_t group, float lo, flo
   const float origin = min_max.min;
   // One division per group, not one per grid (the divider is slow).
   const float per_range = 1.0f / (hi - lo);
-  float start[kFitCandidates];
-  float inverse[kFitCandidates];
+  // Lanes, not arrays: a vector load of 8 scalar stores would stall on store forwarding.
+  const CandidateLanes zero{};
+  CandidateLanes start = zero + (lo - origin);
+  CandidateLanes inverse = ((zero + top) + kAsymmetricSteps) * per_range;
   start[0] = 0.0f;
   inverse[0] = min_max.inverse_scale;
-  for (std::size_t k = 1; k < kFitCandidates; ++k) {
-    start[k] = lo - origin;
-    inverse[k] = (top + kAsymmetricSteps[k - 1]) * per_range;
-  }
   shift_group<false>(xs, group, origin, y, search);
   // The low clamp matters too: shortening y may put it a hair below lo - origin.
   candidate_sums<false>(y, group, start, inverse, 0.0f, top, search.sums);
@@ -486,29 +512,33 @@ inline GroupParams choose_asymmetric(const GroupSearch& search, std::size_t grou
 }
 
 /// Symmetric candidates 1..7 (3 bits and up): the largest magnitude m sits kSymmetricSteps[k]
-/// steps from zero, on the side of the extra level (negative) or the other one.
-inline constexpr float kSymmetricSteps[kFitCandidates - 1] = {-0.5f, 0.0f, 0.5f, 1.0f, -0.5f, 0.0f, 0.5f};
-inline constexpr std::size_t kSymmetricExtraSide = 4;  // candidates 1..4 put m on the extra level's side
+/// steps from zero, on the side of the extra level (negative, candidates 1..4) or the other one
+/// (lane 0, the min/max fit, is not used).
+inline constexpr CandidateLanes kSymmetricSteps = {0.0f, -0.5f, 0.0f, 0.5f, 1.0f, -0.5f, 0.0f, 0.5f};
+inline constexpr CandidateMask kSymmetricExtraSide = {-1, -1, -1, -1, -1, 0, 0, 0};
 
 /// 2-bit symmetric candidates 1..7 (candidate 0, the min/max fit, is mid-rise): m sits
 /// kTwoBitSteps[k] steps beyond the outer level on its side, of the mid-rise grid
-/// (spread-out groups; positive steps clip the ends, which pays on bell-shaped
+/// (candidates 1..4: spread-out groups; positive steps clip the ends, which pays on bell-shaped
 /// ones) or of the mid-tread grid (groups ruled by a few outliers, whose other values want a level at 0).
-inline constexpr float kTwoBitSteps[kFitCandidates - 1] = {-0.25f, 0.25f, 0.5f, 1.0f, 0.0f, 0.5f, 1.0f};
-inline constexpr std::size_t kTwoBitMidRise = 4;  // candidates 1..kTwoBitMidRise are mid-rise
+inline constexpr CandidateLanes kTwoBitSteps = {0.0f, -0.25f, 0.25f, 0.5f, 1.0f, 0.0f, 0.5f, 1.0f};
+inline constexpr CandidateMask kTwoBitMidRise = {-1, -1, -1, -1, -1, 0, 0, 0};
 
-/// 1 / scale of symmetric candidate k >= 1 for a group whose signed extreme is 1 / per_extreme.
-inline float symmetric_candidate_inverse(std::size_t k, float per_extreme, int bits) noexcept {
-  const auto low = static_cast<float>(symmetric_low(bits));
-  const auto high = static_cast<float>(symmetric_high(bits));
-  if (sign_picks_grid(bits)) {
-    const float steps = kTwoBitSteps[k - 1];
+/// 1 / scale of the symmetric candidates 1..7 for a group whose signed extreme is 1 / per_extreme.
+template <int Bits>
+inline void symmetric_candidate_inverses(float per_extreme, CandidateLanes& inverse) noexcept {
+  const CandidateLanes zero{};
+  const CandidateLanes low = zero + static_cast<float>(symmetric_low(Bits));
+  const CandidateLanes high = zero + static_cast<float>(symmetric_high(Bits));
+  if constexpr (sign_picks_grid(Bits)) {
     // Mid-rise: a negative scale whatever m's sign. Mid-tread: a positive one, so m > 0 takes the high side.
-    if (k <= kTwoBitMidRise) return (low + 0.5f - steps) * std::fabs(per_extreme);
-    return (per_extreme > 0.0f ? high + steps : low - steps) * per_extreme;
+    const CandidateLanes mid_rise = ((low + 0.5f) - kTwoBitSteps) * std::fabs(per_extreme);
+    const CandidateLanes mid_tread =
+        (per_extreme > 0.0f ? high + kTwoBitSteps : low - kTwoBitSteps) * per_extreme;
+    inverse = kTwoBitMidRise ? mid_rise : mid_tread;
+  } else {
+    inverse = (kSymmetricExtraSide ? low - kSymmetricSteps : high + kSymmetricSteps) * per_extreme;
   }
-  const float steps = kSymmetricSteps[k - 1];
-  return (k <= kSymmetricExtraSide ? low - steps : high + steps) * per_extreme;
 }
 
 /**
@@ -517,26 +547,19 @@ inline float symmetric_candidate_inverse(std::size_t k, float per_extreme, int b
  * magnitudes near the fp16 limit keep min_max.
  * @param y scratch for the group's values, [group]
  */
+template <int Bits>
 inline void collect_symmetric(const float* xs, std::size_t group, float lo, float hi,
-                              const GroupParams& min_max, int bits, float* y, GroupSearch& search) noexcept {
+                              const GroupParams& min_max, float* y, GroupSearch& search) noexcept {
   const float extreme = hi + 0.0f >= -lo ? hi : lo;  // signed value of largest magnitude
   search.searched = min_max.scale != 0.0f && std::fabs(extreme) < 0.5f * kHalfMax;
   if (!search.searched) return;
-  const auto low = static_cast<float>(symmetric_low(bits));
-  const auto high = static_cast<float>(symmetric_high(bits));
-  const float per_extreme = 1.0f / extreme;
-  float inverse[kFitCandidates];
+  const auto low = static_cast<float>(symmetric_low(Bits));
+  const auto high = static_cast<float>(symmetric_high(Bits));
+  CandidateLanes inverse;
+  symmetric_candidate_inverses<Bits>(1.0f / extreme, inverse);
   inverse[0] = min_max.inverse_scale;
-  for (std::size_t k = 1; k < kFitCandidates; ++k) {
-    inverse[k] = symmetric_candidate_inverse(k, per_extreme, bits);
-  }
   shift_group<true>(xs, group, 0.0f, y, search);
-  const float start[kFitCandidates] = {};
-  if (sign_picks_grid(bits)) {
-    candidate_sums<true>(y, group, start, inverse, low, high, search.sums);
-  } else {
-    candidate_sums<false>(y, group, start, inverse, low, high, search.sums);
-  }
+  candidate_sums<sign_picks_grid(Bits)>(y, group, CandidateLanes{}, inverse, low, high, search.sums);
 }
 
 /**
@@ -576,7 +599,7 @@ KVBITS_SHARED_FIT inline void fit_symmetric(const float* x, std::size_t group, s
                                             GroupParams* params) noexcept {
   for (std::size_t g = 0; g < groups; ++g) params[g] = symmetric_params(lo[g], hi[g], Bits);
   for (std::size_t g = 0; g < groups; ++g) {
-    collect_symmetric(x + g * group, group, lo[g], hi[g], params[g], Bits, y + g * group, search[g]);
+    collect_symmetric<Bits>(x + g * group, group, lo[g], hi[g], params[g], y + g * group, search[g]);
   }
   for (std::size_t g = 0; g < groups; ++g) params[g] = choose_symmetric(search[g], params[g]);
 }
