@@ -133,8 +133,10 @@ inline GroupParams symmetric_params(float lo, float hi, int bits) noexcept {
 /// Code of x under asymmetric parameters: clamp(round((x - min) / scale)).
 inline int asymmetric_code(float x, const GroupParams& p, int bits) noexcept {
   // Clamp in float before converting: saturated inputs may exceed int range.
+  // Comparisons, not std::fmin/fmax (libm calls without -ffast-math): x is finite.
   const float scaled = std::nearbyint((x - p.min) * p.inverse_scale);
-  return static_cast<int>(std::fmin(std::fmax(scaled, 0.0f), static_cast<float>(max_code(bits))));
+  const auto top = static_cast<float>(max_code(bits));
+  return static_cast<int>(scaled < 0.0f ? 0.0f : (scaled > top ? top : scaled));
 }
 
 /// Code of x under symmetric parameters: clamp(round(x / scale)) + offset, in
@@ -143,9 +145,9 @@ inline int symmetric_code(float x, const GroupParams& p, int bits) noexcept {
   const float ratio = x * p.inverse_scale;
   // Mid-rise: level floor(x / scale) + 1/2 is the nearest one.
   const float scaled = is_mid_rise(p.scale, bits) ? std::floor(ratio) : std::nearbyint(ratio);
-  return static_cast<int>(std::fmin(std::fmax(scaled, static_cast<float>(symmetric_low(bits))),
-                                    static_cast<float>(symmetric_high(bits)))) +
-         symmetric_offset(bits);
+  const auto low = static_cast<float>(symmetric_low(bits));
+  const auto high = static_cast<float>(symmetric_high(bits));
+  return static_cast<int>(scaled < low ? low : (scaled > high ? high : scaled)) + symmetric_offset(bits);
 }
 
 // --- least-squares parameter search (2 and 3 bits) ---------------------------

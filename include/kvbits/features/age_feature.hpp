@@ -2,10 +2,10 @@
 #pragma once
 
 #include <array>
-#include <cmath>
 #include <string_view>
 
 #include "kvbits/features/feature.hpp"
+#include "kvbits/features/log_count.hpp"
 #include "kvbits/features/scalar_feature.hpp"
 
 namespace kvbits {
@@ -20,7 +20,7 @@ struct AgeFeature : detail::ScalarFeature<AgeFeature> {
 
   /// @return the feature for `context`.
   [[nodiscard]] float value(const FeatureContext& context) const noexcept {
-    return static_cast<float>(std::log1p(static_cast<double>(context.age)));
+    return detail::log_count(context.age);
   }
 };
 
