@@ -103,29 +103,49 @@ inline std::uint16_t float_to_half_saturate(float value) noexcept {
   return float_to_half(clamped);
 }
 
-// Directed rounding is RNE plus at most one step; the step is data-dependent, so
-// it is applied arithmetically (a branch would mispredict on every other group).
-// RNE keeps the sign, so the step never crosses zero: it moves the magnitude
-// (bit patterns are sign-magnitude) by one unit, down for +, up for -.
+// Directed rounding: F16C rounds toward -Inf / +Inf itself (the input is clamped
+// to the binary16 range first, so nothing overflows). Without it, RNE plus at
+// most one step; the step is data-dependent, so it is applied arithmetically (a
+// branch would mispredict on every other group). RNE keeps the sign, so the step
+// never crosses zero: it moves the magnitude (bit patterns are sign-magnitude)
+// by one unit, down for +, up for -. Both give the same bits for every finite
+// float (checked exhaustively).
+
+#if defined(__F16C__)
+/// float_to_half_saturate with the rounding mode `Rounding` (_MM_FROUND_TO_NEG_INF / _POS_INF).
+template <int Rounding>
+inline std::uint16_t float_to_half_directed(float value) noexcept {
+  const float clamped = value < -kHalfMax ? -kHalfMax : (value > kHalfMax ? kHalfMax : value);
+  return static_cast<std::uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(clamped), Rounding), 0));
+}
+#endif
 
 /// The largest binary16 value <= value (value finite; saturates at -65504 / +65504).
 inline std::uint16_t float_to_half_down(float value) noexcept {
+#if defined(__F16C__)
+  return float_to_half_directed<_MM_FROUND_TO_NEG_INF>(value);
+#else
   const std::uint32_t h = float_to_half_saturate(value);
   const std::uint32_t step =
       static_cast<std::uint32_t>(half_to_float(static_cast<std::uint16_t>(h)) > value) &
       static_cast<std::uint32_t>(h != 0xFBFFu);
   const std::uint32_t sign = h >> 15;
   return static_cast<std::uint16_t>(h + step * 2u * sign - step);
+#endif
 }
 
 /// The smallest binary16 value >= value (value finite; saturates at +65504).
 inline std::uint16_t float_to_half_up(float value) noexcept {
+#if defined(__F16C__)
+  return float_to_half_directed<_MM_FROUND_TO_POS_INF>(value);
+#else
   const std::uint32_t h = float_to_half_saturate(value);
   const std::uint32_t step =
       static_cast<std::uint32_t>(half_to_float(static_cast<std::uint16_t>(h)) < value) &
       static_cast<std::uint32_t>(h != 0x7BFFu);
   const std::uint32_t sign = h >> 15;
   return static_cast<std::uint16_t>(h + step - step * 2u * sign);
+#endif
 }
 
 }  // namespace KVBITS_ISA_NAMESPACE

@@ -17,14 +17,14 @@ inline constexpr std::size_t kLogCountTableSize = 4096;
  * a learned policy.
  */
 [[nodiscard]] inline float log_count(std::size_t count) noexcept {
-  static const std::array<float, kLogCountTableSize> table = [] {
+  static const std::array<float, kLogCountTableSize> kTable = [] {
     std::array<float, kLogCountTableSize> values{};
     for (std::size_t n = 0; n < values.size(); ++n) {
       values[n] = static_cast<float>(std::log1p(static_cast<double>(n)));
     }
     return values;
   }();
-  if (count < table.size()) return table[count];
+  if (count < kTable.size()) return kTable[count];
   return static_cast<float>(std::log1p(static_cast<double>(count)));
 }
 
