@@ -883,10 +883,11 @@ void check_dot_rows_against_reference(const QuantFormat& format, std::size_t n,
 TEST_CASE("xsimd dot_rows and axpy_rows match the scalar reference over many rows", "[codec][rows][simd]") {
   // More rows than any batch width, and not a multiple of one, so the kernels'
   // batched row reduction and their tail both run; n = 64 and 128 take the
-  // fixed-length (register-resident) kernels for every group size, n = 8 and 16
-  // (small heads) the kernels for any length, whose axpy_rows keeps a group's
-  // outputs in registers.
-  constexpr std::size_t kRows = 37;
+  // fixed-length (register-resident) kernels for every group size (on AVX2, SSE
+  // and NEON one group of 128 or 64 runs in parts of the row over chunks of 64
+  // rows: 133 rows are two chunks and a tail), n = 8 and 16 (small heads) the
+  // kernels for any length, whose axpy_rows keeps a group's outputs in registers.
+  constexpr std::size_t kRows = 133;
   constexpr std::size_t kPadding = 5;
   std::uint32_t seed = 400;
   for (int bits : kBitWidths) {
@@ -1150,10 +1151,11 @@ TEMPLATE_TEST_CASE("several-query row kernels give each query exactly its own ca
   // axpy_rows_multi decode each row once for all of them, and each query's scores and sums must be
   // bit for bit those of dot_rows / axpy_rows on its own. Lengths with kernels of their own (64,
   // 128) and without (8, 16, 32: small heads, whose rows share one widening per row and query
-  // pass on AVX2 and SSE batches). 37 rows (two batches of 16 and a tail),
-  // padded rows, score and weight strides wider than the rows, 1 to 9 queries (more than one pass
-  // of the shared kernels), and an all-zero query that the integer grid rejects.
-  constexpr std::size_t kRows = 37;
+  // pass on AVX2 and SSE batches). 70 rows (four batches of 16 and a tail; the long one-group
+  // rows of AVX2, SSE and NEON run in chunks of 64), padded rows, score and weight strides wider
+  // than the rows, 1 to 9 queries (more than one pass of the shared kernels), and an all-zero
+  // query that the integer grid rejects.
+  constexpr std::size_t kRows = 70;
   constexpr std::size_t kPadding = 5;
   constexpr std::size_t kScoreStride = kRows + 3;
   constexpr float kUntouched = -1234.5f;

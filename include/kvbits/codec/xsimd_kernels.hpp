@@ -17,6 +17,7 @@
 #include "kvbits/codec/xsimd_lanes.hpp"
 #include "kvbits/codec/xsimd_rows_any_length.hpp"
 #include "kvbits/codec/xsimd_rows_float.hpp"
+#include "kvbits/codec/xsimd_rows_in_parts.hpp"
 #include "kvbits/codec/xsimd_rows_quantized.hpp"
 #include "kvbits/codec/xsimd_rows_shared.hpp"
 #include "kvbits/codec/xsimd_rows_two_bit_g8.hpp"
@@ -37,6 +38,7 @@
 //   xsimd_row_affines.hpp     scales and offsets of W rows as vectors
 //   xsimd_rows_float.hpp      dot_rows / axpy_rows over 16/32-bit rows
 //   xsimd_rows_quantized.hpp  dot_rows / axpy_rows over 2/4/8-bit rows in floats
+//   xsimd_rows_in_parts.hpp   axpy_rows over one-group rows longer than the registers hold
 //   xsimd_rows_any_length.hpp dot_rows of one or several queries over rows of any length
 //   xsimd_dot_vnni.hpp        integer dot_rows on AVX-512 VNNI
 //   xsimd_rows_shared.hpp     dot_rows / axpy_rows of several queries over 2/4/8-bit rows
@@ -355,6 +357,10 @@ inline void axpy_rows(const float* KVBITS_RESTRICT weights, std::size_t n, std::
         })) {
       return;
     }
+    if (axpy_rows_in_parts_shared<A, Bits, G>(weights, 0, 1, n, runtime_group, scheme, rows, stride, count,
+                                              y)) {
+      return;
+    }
     const std::size_t group = G != 0 ? G : runtime_group;
     const std::size_t groups = n / group;
     const std::size_t block_bytes = group_bytes(Bits, group, scheme);
@@ -530,6 +536,8 @@ struct XsimdKernels {
         return simd::axpy_rows_shared<decltype(arch), Bits, g.value>(weights, weight_stride, queries, n,
                                                                      scheme, rows, stride, count, y) ||
                simd::axpy_rows_in_registers_shared<decltype(arch), Bits, g.value>(
+                   weights, weight_stride, queries, n, group, scheme, rows, stride, count, y) ||
+               simd::axpy_rows_in_parts_shared<decltype(arch), Bits, g.value>(
                    weights, weight_stride, queries, n, group, scheme, rows, stride, count, y);
       }
     });
