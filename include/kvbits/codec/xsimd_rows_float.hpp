@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -26,6 +28,13 @@ inline constexpr std::size_t kSpareRegisters =
 #else
     Lanes<A>::kWidth == 16 ? 16 : 8;
 #endif
+
+/// Output batches per part when Q queries keep an accumulator for each batch
+/// of a row of `batches`: as many as fit the spare registers.
+template <class A>
+constexpr std::size_t part_batches(std::size_t batches, std::size_t queries) noexcept {
+  return std::min(batches, std::bit_floor(std::max<std::size_t>(1, kSpareRegisters<A> / queries)));
+}
 
 /// Whether the fixed-length float row kernels apply to 16/32-bit rows of N
 /// elements on A: the query or accumulator (N / W batches) stays in registers.

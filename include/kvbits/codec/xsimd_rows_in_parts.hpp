@@ -2,7 +2,6 @@
 #pragma once
 
 #include <algorithm>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -68,8 +67,7 @@ inline void axpy_rows_in_parts(const float* KVBITS_RESTRICT weights, std::size_t
   using F = typename Lanes<A>::F;
   constexpr std::size_t width = Lanes<A>::kWidth;
   constexpr std::size_t kBatches = N / width;
-  constexpr std::size_t kPart =
-      std::min(kBatches, std::bit_floor(std::max<std::size_t>(1, kSpareRegisters<A> / Q)));
+  constexpr std::size_t kPart = part_batches<A>(kBatches, Q);
   constexpr std::size_t meta = metadata_bytes(S);
   constexpr std::size_t kRowBytes = group_bytes(Bits, N, S);
   // Rows whose weighted scales are set out before the parts run over them.

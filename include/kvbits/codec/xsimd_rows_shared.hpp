@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <algorithm>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <utility>
@@ -326,13 +324,6 @@ inline bool dot_rows_shared([[maybe_unused]] const float* KVBITS_RESTRICT q,
 #else
   return false;
 #endif
-}
-
-/// Output batches per part when Q queries keep an accumulator for each batch
-/// of a row of `batches`: as many as fit the spare registers.
-template <class A>
-constexpr std::size_t part_batches(std::size_t batches, std::size_t queries) noexcept {
-  return std::min(batches, std::bit_floor(std::max<std::size_t>(1, kSpareRegisters<A> / queries)));
 }
 
 /// Calls part(std::integral_constant<size_t, First>) for First = 0, P, 2P, ... < Batches.

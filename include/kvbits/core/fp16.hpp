@@ -91,6 +91,11 @@ inline std::uint16_t float_to_half(float value) noexcept {
 #endif
 }
 
+/// value clamped to [-65504, 65504], the finite binary16 range; NaN stays NaN.
+inline float clamped_to_half_range(float value) noexcept {
+  return value < -kHalfMax ? -kHalfMax : (value > kHalfMax ? kHalfMax : value);
+}
+
 /**
  * float -> binary16 bits, round-to-nearest-even, with finite values beyond the
  * binary16 range (and +-Inf) saturated to +-65504; NaN stays NaN. A KV cache
@@ -99,8 +104,7 @@ inline std::uint16_t float_to_half(float value) noexcept {
  * -ffast-math, and this runs for every group the codecs encode.)
  */
 inline std::uint16_t float_to_half_saturate(float value) noexcept {
-  const float clamped = value < -kHalfMax ? -kHalfMax : (value > kHalfMax ? kHalfMax : value);
-  return float_to_half(clamped);
+  return float_to_half(clamped_to_half_range(value));
 }
 
 // Directed rounding: F16C rounds toward -Inf / +Inf itself (the input is clamped
@@ -115,8 +119,8 @@ inline std::uint16_t float_to_half_saturate(float value) noexcept {
 /// float_to_half_saturate with the rounding mode `Rounding` (_MM_FROUND_TO_NEG_INF / _POS_INF).
 template <int Rounding>
 inline std::uint16_t float_to_half_directed(float value) noexcept {
-  const float clamped = value < -kHalfMax ? -kHalfMax : (value > kHalfMax ? kHalfMax : value);
-  return static_cast<std::uint16_t>(_mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(clamped), Rounding), 0));
+  return static_cast<std::uint16_t>(
+      _mm_extract_epi16(_mm_cvtps_ph(_mm_set_ss(clamped_to_half_range(value)), Rounding), 0));
 }
 #endif
 
