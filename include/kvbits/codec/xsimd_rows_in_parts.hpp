@@ -70,10 +70,15 @@ inline void axpy_rows_in_parts(const float* KVBITS_RESTRICT weights, std::size_t
   constexpr std::size_t kPart = part_batches<A>(kBatches, Q);
   constexpr std::size_t meta = metadata_bytes(S);
   constexpr std::size_t kRowBytes = group_bytes(Bits, N, S);
-  // Rows whose weighted scales are set out before the parts run over them.
+  // Each query's offset sum in 8 lanes, row r in lane r % 8: one chain of
+  // multiply-adds over all rows would cost its latency per row.
+  constexpr std::size_t kOffsetLanes = 8;
+  // Rows whose weighted scales are set out before the parts run over them (a
+  // multiple of kOffsetLanes, so a row's lane is the same in the chunk and the call).
   constexpr std::size_t kChunkRows = 64;
+  static_assert(kChunkRows % kOffsetLanes == 0);
   const std::size_t ahead = prefetch_distance(stride);
-  float offsets[Q] = {};                    // [query] sum over rows of w * offset
+  float offsets[Q][kOffsetLanes] = {};      // [query][lane] sum over rows of w * offset
   alignas(64) float scaled[Q][kChunkRows];  // [query][row of the chunk] w * scale
   for (std::size_t first = 0; first < count; first += kChunkRows) {
     const std::size_t chunk = std::min(kChunkRows, count - first);
@@ -83,7 +88,8 @@ inline void axpy_rows_in_parts(const float* KVBITS_RESTRICT weights, std::size_t
       const auto affine = kvbits::detail::load_affine(chunk_rows + r * stride, S, Bits);
       for (std::size_t h = 0; h < Q; ++h) {
         const float w = weights[h * weight_stride + first + r];
-        offsets[h] = multiply_add(w, affine.offset, offsets[h]);
+        float& lane = offsets[h][r % kOffsetLanes];
+        lane = multiply_add(w, affine.offset, lane);
         scaled[h][r] = w * affine.scale;
       }
     }
@@ -117,7 +123,9 @@ inline void axpy_rows_in_parts(const float* KVBITS_RESTRICT weights, std::size_t
         std::make_index_sequence<kBatches / kPart>{});
   }
   for (std::size_t h = 0; h < Q; ++h) {
-    const F offset(offsets[h]);
+    const float* lanes = offsets[h];
+    const F offset(((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
+                   ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7])));
     for (std::size_t i = 0; i < N; i += width) {
       (F::load_unaligned(y + h * N + i) + offset).store_unaligned(y + h * N + i);
     }
