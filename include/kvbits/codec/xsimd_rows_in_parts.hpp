@@ -122,6 +122,7 @@ inline void axpy_rows_in_parts(const float* KVBITS_RESTRICT weights, std::size_t
         },
         std::make_index_sequence<kBatches / kPart>{});
   }
+  static_assert(kOffsetLanes == 8, "the lanes are added pairwise below");
   for (std::size_t h = 0; h < Q; ++h) {
     const float* lanes = offsets[h];
     const F offset(((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) +
@@ -146,7 +147,7 @@ inline bool axpy_rows_in_parts_shared(const float* KVBITS_RESTRICT weights, std:
   const auto run = [&](auto length) {
     constexpr std::size_t kN = decltype(length)::value;
     if constexpr (kRowsInParts<A, Bits, kN, G>) {
-      if (done || n != kN || (G == 0 && runtime_group != kN)) return;
+      if (n != kN || (G == 0 && runtime_group != kN)) return;
       with_scheme(scheme, [&](auto fixed) {
         for (std::size_t first = 0; first < queries;) {
           first += with_query_pass(queries - first, [&](auto pass) {
