@@ -58,6 +58,54 @@ KVBITS_ALWAYS_INLINE void for_each_code(const std::uint8_t* codes, std::size_t g
 }
 
 /**
+ * The batches [First, First + Count) of a compile-time group of planar codes
+ * in storage order (batch b: field b % (8 / Bits) of code bytes b / (8 / Bits)),
+ * as for_each_code_fixed gives them. A kernel that takes a row a part at a time
+ * visits each part's batches alone: visiting the whole row per part and
+ * discarding the rest costs the same code but instantiates every visit per part.
+ */
+template <class A, int Bits, std::size_t G, std::size_t First, std::size_t Count, class Fn>
+KVBITS_ALWAYS_INLINE void for_each_code_in_batches(const std::uint8_t* codes, Fn&& fn) {
+  using L = Lanes<A>;
+  using I = typename L::I;
+  constexpr std::size_t width = L::kWidth;
+  constexpr std::size_t stride = G * Bits / 8;
+  constexpr std::size_t fields = 8 / Bits;
+  static_assert(kPlanar<Bits>, "batches in storage order are those of planar codes");
+  static_assert(stride % width == 0, "the group's code bytes must fill whole batches");
+  static_assert(First + Count <= stride / width * fields, "the batches must lie in the group");
+  constexpr std::size_t kFirstChunk = First / fields;
+  constexpr std::size_t kEndChunk = (First + Count + fields - 1) / fields;
+  unrolled(
+      [&](auto chunk) {
+        const I bytes = L::load_bytes(codes + (kFirstChunk + decltype(chunk)::value) * width);
+        unrolled(
+            [&](auto field) {
+              constexpr std::size_t f = field.value;
+              constexpr std::size_t batch = (kFirstChunk + decltype(chunk)::value) * fields + f;
+              constexpr auto shift = static_cast<std::int32_t>(f * Bits);
+              // decltype, not the local constexprs: GCC 12 crashes on those in a template argument.
+              const std::integral_constant<std::size_t, decltype(field)::value * stride +
+                                                            (kFirstChunk + decltype(chunk)::value) * width>
+                  index{};
+              if constexpr (batch < First || batch >= First + Count) {
+                // A field of a boundary chunk outside the range.
+              } else if constexpr (Bits == 8) {
+                fn(index, bytes);
+              } else if constexpr (f == 0) {
+                fn(index, bytes & I((1 << Bits) - 1));
+              } else if constexpr (f + 1 == fields) {
+                fn(index, bytes >> shift);
+              } else {
+                fn(index, (bytes >> shift) & I((1 << Bits) - 1));
+              }
+            },
+            std::make_index_sequence<fields>{});
+      },
+      std::make_index_sequence<kEndChunk - kFirstChunk>{});
+}
+
+/**
  * for_each_code for a compile-time group: every batch's element index is an
  * std::integral_constant, so callers can keep vectors in register arrays
  * indexed by it (a run-time index would force the array to the stack).
@@ -85,34 +133,7 @@ KVBITS_ALWAYS_INLINE void for_each_code_fixed(const std::uint8_t* codes, Fn&& fn
         },
         std::make_index_sequence<G / chunk>{});
   } else {
-    constexpr std::size_t stride = G * Bits / 8;
-    constexpr std::size_t fields = 8 / Bits;
-    static_assert(stride % width == 0, "the group's code bytes must fill whole batches");
-    unrolled(
-        [&](auto chunk) {
-          constexpr std::size_t j = chunk.value * width;
-          const I bytes = L::load_bytes(codes + j);
-          unrolled(
-              [&](auto field) {
-                constexpr std::size_t f = field.value;
-                constexpr auto shift = static_cast<std::int32_t>(f * Bits);
-                // decltype, not the local constexprs: GCC 12 crashes on those in a template argument.
-                const std::integral_constant<std::size_t,
-                                             decltype(field)::value * stride + decltype(chunk)::value * width>
-                    index{};
-                if constexpr (Bits == 8) {
-                  fn(index, bytes);
-                } else if constexpr (f == 0) {
-                  fn(index, bytes & I((1 << Bits) - 1));
-                } else if constexpr (f + 1 == fields) {
-                  fn(index, bytes >> shift);
-                } else {
-                  fn(index, (bytes >> shift) & I((1 << Bits) - 1));
-                }
-              },
-              std::make_index_sequence<fields>{});
-        },
-        std::make_index_sequence<stride / width>{});
+    for_each_code_in_batches<A, Bits, G, 0, G / width>(codes, std::forward<Fn>(fn));
   }
 }
 

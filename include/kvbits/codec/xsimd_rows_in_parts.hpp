@@ -105,16 +105,14 @@ inline void axpy_rows_in_parts(const float* KVBITS_RESTRICT weights, std::size_t
             for (std::size_t i = 0; i < kPart; ++i) acc[h][i] = F::load_unaligned(output(h, i));
           }
           for (std::size_t r = 0; r < chunk; ++r) {
-            for_each_code_fixed<A, Bits, N>(chunk_rows + r * stride + meta, [&](auto index,
-                                                                                const auto& codes) {
-              constexpr std::size_t batch = storage_batch<Bits, N, Lanes<A>::kWidth>(decltype(index)::value);
-              if constexpr (batch >= kFirst && batch < kFirst + kPart) {
-                const F values = xsimd::to_float(codes);
-                for (std::size_t h = 0; h < Q; ++h) {
-                  acc[h][batch - kFirst] = xsimd::fma(F(scaled[h][r]), values, acc[h][batch - kFirst]);
-                }
-              }
-            });
+            for_each_code_in_batches<A, Bits, N, decltype(part)::value * kPart, kPart>(
+                chunk_rows + r * stride + meta, [&](auto index, const auto& codes) {
+                  constexpr std::size_t i =
+                      storage_batch<Bits, N, Lanes<A>::kWidth>(decltype(index)::value) - kFirst;
+                  const F values = xsimd::to_float(codes);
+                  for (std::size_t h = 0; h < Q; ++h)
+                    acc[h][i] = xsimd::fma(F(scaled[h][r]), values, acc[h][i]);
+                });
           }
           for (std::size_t h = 0; h < Q; ++h) {
             for (std::size_t i = 0; i < kPart; ++i) acc[h][i].store_unaligned(output(h, i));
