@@ -110,8 +110,9 @@ inline void axpy_rows_in_parts(const float* KVBITS_RESTRICT weights, std::size_t
                   constexpr std::size_t i =
                       storage_batch<Bits, N, Lanes<A>::kWidth>(decltype(index)::value) - kFirst;
                   const F values = xsimd::to_float(codes);
-                  for (std::size_t h = 0; h < Q; ++h)
+                  for (std::size_t h = 0; h < Q; ++h) {
                     acc[h][i] = xsimd::fma(F(scaled[h][r]), values, acc[h][i]);
+                  }
                 });
           }
           for (std::size_t h = 0; h < Q; ++h) {
